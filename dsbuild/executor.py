@@ -1,0 +1,207 @@
+"""Run a builder: staging, per-split completion markers, accounting, Parquet, rejects, provenance, card.
+
+Layout written for builder NAME at version VERSION::
+
+    OUT/NAME/VERSION/
+        README.md                          dataset card (YAML front matter + prose)
+        provenance.json                    what was run, on what, with what; timings live only here
+        quality.json                       quality figures, when the builder measured any
+        rejects.parquet                    every input not kept, with its reason
+        CONFIG/SPLIT-00000-of-0000N.parquet
+
+Work happens in ``OUT/NAME/.VERSION.partial-CONFIGHASH/``. Each finished split leaves a marker
+there, so a killed build re-run with the same options resumes at the first unfinished split.
+The finished directory replaces ``OUT/NAME/VERSION`` with one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+import dsbuild
+from dsbuild.builder import BuildContext, Builder, ConfigSpec, Reject
+from dsbuild.config import config_hash, options_to_dict
+from dsbuild.errors import DsbuildError
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_PER_SHARD = 100_000
+REJECT_SCHEMA = pa.schema([
+    ("config", pa.string()), ("split", pa.string()), ("id", pa.string()),
+    ("reason", pa.string()), ("detail", pa.string()), ("example", pa.string()),
+])
+
+
+class AccountingError(DsbuildError):
+    """Inputs read != rows kept + rejects: a builder lost or invented examples."""
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    counts: dict[str, dict[str, dict[str, int]]]  # config -> split -> {in, out, rejected}
+    provenance: dict[str, Any]
+
+
+def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, shard_rows: int = MAX_ROWS_PER_SHARD) -> BuildResult:
+    """Build ``builder`` into ``out_dir/NAME/VERSION`` and return where it went and what it counted."""
+    out_dir = Path(out_dir)
+    final = out_dir / builder.name / builder.version
+    if final.exists() and not overwrite:
+        raise DsbuildError(f"{final} already exists; pass --overwrite to replace it, or bump the builder version")
+    chash = config_hash(builder.options)
+    staging = out_dir / builder.name / f".{builder.version}.partial-{chash}"
+    staging.mkdir(parents=True, exist_ok=True)
+    ctx = BuildContext(work_dir=staging / "_work")
+    ctx.work_dir.mkdir(exist_ok=True)
+    started = time.time()
+
+    with ctx.timer("prepare"):
+        builder.prepare(ctx)
+    configs = builder.configs()
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    reject_tables: list[pa.Table] = []
+    split_files: dict[str, dict[str, list[str]]] = {}
+    for config in configs:
+        for split in config.splits:
+            marker = staging / "_markers" / f"{config.name}.{split}.json"
+            if marker.exists():
+                done = json.loads(marker.read_text())
+                log.info("resuming: %s/%s already built (%d rows)", config.name, split, done["counts"]["out"])
+            else:
+                done = _run_split(builder, config, split, ctx, staging, shard_rows)
+                _atomic_write_text(marker, json.dumps(done, sort_keys=True))
+            counts.setdefault(config.name, {})[split] = done["counts"]
+            split_files.setdefault(config.name, {})[split] = done["files"]
+            reject_tables.append(pq.read_table(staging / done["rejects"]))
+            ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = done.get("facts", {})
+    with ctx.timer("finish"):
+        builder.finish(ctx)
+
+    rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
+    pq.write_table(rejects, staging / "rejects.parquet")
+    for config in configs:  # split-level rejects files are replaced by the one table
+        for split in config.splits:
+            (staging / "_rejects" / f"{config.name}.{split}.parquet").unlink(missing_ok=True)
+    if ctx.quality:
+        _atomic_write_text(staging / "quality.json", json.dumps(ctx.quality, indent=2, sort_keys=True) + "\n")
+    provenance = _provenance(builder, ctx, configs, counts, split_files, chash, started)
+    _atomic_write_text(staging / "provenance.json", json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
+
+    from dsbuild.cards import render_card  # late import: cards import executor helpers
+
+    _atomic_write_text(staging / "README.md", render_card(staging))
+    shutil.rmtree(staging / "_markers", ignore_errors=True)
+    shutil.rmtree(staging / "_rejects", ignore_errors=True)
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    if final.exists():
+        old = final.with_name(f".{builder.version}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(final)
+    log.info("wrote %s", final)
+    return BuildResult(final, counts, provenance)
+
+
+def _run_split(builder: Builder, config: ConfigSpec, split: str, ctx: BuildContext, staging: Path, shard_rows: int) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    read_before = ctx._read
+    ctx.facts["current"] = {}
+    with ctx.timer(f"generate/{config.name}/{split}"):
+        for item in tqdm(builder.generate(config, split, ctx), desc=f"{builder.name} {config.name}/{split}", unit="ex", leave=False):
+            if isinstance(item, Reject):
+                rejects.append({"config": config.name, "split": split, "id": item.id, "reason": item.reason,
+                                "detail": item.detail, "example": json.dumps(item.example, ensure_ascii=False, sort_keys=True, default=str)
+                                if item.example is not None else None})
+            else:
+                rows.append(item)
+    n_in = ctx._read - read_before
+    if n_in != len(rows) + len(rejects):
+        raise AccountingError(
+            f"builder {builder.name!r} {config.name}/{split}: read {n_in} inputs but produced {len(rows)} rows "
+            f"+ {len(rejects)} rejects; every input must end as a row or a Reject (call ctx.read() per input)"
+        )
+    files = _write_shards(rows, config, split, staging, shard_rows)
+    rejects_path = staging / "_rejects" / f"{config.name}.{split}.parquet"
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA), rejects_path)
+    return {"counts": {"in": n_in, "out": len(rows), "rejected": len(rejects)}, "files": files,
+            "rejects": str(rejects_path.relative_to(staging)), "facts": ctx.facts.pop("current", {})}
+
+
+def _write_shards(rows: list[dict[str, Any]], config: ConfigSpec, split: str, staging: Path, shard_rows: int) -> list[str]:
+    """Write rows as ``CONFIG/SPLIT-0000i-of-0000N.parquet`` with the config's Features embedded."""
+    table = datasets.Dataset.from_list(rows, features=config.features).data.table if rows else \
+        config.features.arrow_schema.empty_table()
+    n = max(1, math.ceil(len(rows) / shard_rows))
+    files = []
+    (staging / config.name).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        rel = f"{config.name}/{split}-{i:05d}-of-{n:05d}.parquet"
+        tmp = staging / (rel + ".tmp")
+        pq.write_table(table.slice(i * shard_rows, shard_rows), tmp)
+        os.replace(tmp, staging / rel)
+        files.append(rel)
+    return files
+
+
+def _provenance(builder: Builder, ctx: BuildContext, configs: list[ConfigSpec], counts: dict, split_files: dict,
+                chash: str, started: float) -> dict[str, Any]:
+    totals = {k: sum(c[k] for splits in counts.values() for c in splits.values()) for k in ("in", "out", "rejected")}
+    return {
+        "dsbuild": {"version": dsbuild.__version__, "git_commit": _git_commit()},
+        "builder": {"name": builder.name, "version": builder.version, "description": builder.description,
+                    "history": [list(h) for h in builder.history], "card_template": builder.card_template},
+        "config": options_to_dict(builder.options),
+        "config_hash": chash,
+        "info": builder.info().to_dict(),
+        "configs": [{"name": c.name, "description": c.description, "language": c.language, "splits": c.splits,
+                     "features": c.features.to_dict(), "files": split_files.get(c.name, {})} for c in configs],
+        "counts": counts,
+        "totals": totals,
+        "inputs": sorted(ctx.inputs.values(), key=lambda d: d["path"]),
+        "models": sorted(ctx.models.values(), key=lambda d: d["name"]),
+        "seeds": ctx.seeds,
+        "facts": ctx.facts,
+        "quality": ctx.quality,
+        "timings": {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                    "seconds": {k: round(v, 3) for k, v in ctx.timings.items()},
+                    "total_seconds": round(time.time() - started, 3)},
+        "environment": {"python": platform.python_version(), "datasets": datasets.__version__},
+    }
+
+
+def _git_commit() -> str | None:
+    """The commit of the dsbuild checkout, when running from one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(dsbuild.__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
