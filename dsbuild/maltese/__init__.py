@@ -1,0 +1,1 @@
+"""Maltese: etymology classification, Maltese-to-Arabic transliteration, processing pipelines."""
