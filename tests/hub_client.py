@@ -1,0 +1,67 @@
+"""Client side of the Hub tests, run in a subprocess so HF_ENDPOINT is set before any HF import.
+
+The test suite sets HF_HUB_OFFLINE=1 and imports ``datasets`` early, which freezes the endpoint;
+this script starts clean. Usage::
+
+    HF_ENDPOINT=http://127.0.0.1:PORT python tests/hub_client.py STEPS.json OUT.json
+
+STEPS.json is a list of steps, run in order; OUT.json receives one result per step:
+
+- ``{"op": "push", "dir": ..., "repo_id": ..., "revision"?, "private"?, "create_pr"?, "force"?, "token"?}``
+  -> the PushResult as a dict, or ``{"error": "<HubError message>", "type": "HubError"}``
+- ``{"op": "cli", "args": [...]}`` -> ``{"exit_code": N, "output": "..."}`` from ``python -m dsbuild ...``
+  run in-process through the Typer app
+- ``{"op": "load", "repo_id": ..., "config": ..., "revision": ..., "split": ...}``
+  -> ``{"rows": [{"id", "tokens", "ner_tags"}, ...], "features": {...}}`` or ``{"error": ...}``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from typing import Any
+
+
+def run_step(step: dict[str, Any]) -> dict[str, Any]:
+    op = step.pop("op")
+    if op == "push":
+        from dsbuild.errors import HubError
+        from dsbuild.hub import push_dataset
+
+        try:
+            return dataclasses.asdict(push_dataset(step.pop("dir"), step.pop("repo_id"), **step))
+        except HubError as err:
+            return {"error": str(err), "type": type(err).__name__}
+    if op == "cli":
+        from typer.testing import CliRunner
+
+        from dsbuild.cli import app
+
+        result = CliRunner().invoke(app, step["args"])
+        return {"exit_code": result.exit_code, "output": result.output}
+    if op == "load":
+        import datasets
+
+        try:
+            ds = datasets.load_dataset(step["repo_id"], step["config"], revision=step["revision"], split=step["split"])
+        except Exception as err:  # noqa: BLE001 - reported to the test, which asserts on it
+            return {"error": f"{type(err).__name__}: {err}"}
+        columns = [c for c in ("id", "tokens", "ner_tags") if c in ds.column_names]
+        return {"rows": ds.select_columns(columns).to_list(), "features": ds.features.to_dict()}
+    raise ValueError(f"unknown op {op!r}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    steps_path, out_path = sys.argv[1], sys.argv[2]
+    with open(steps_path, encoding="utf-8") as f:
+        steps = json.load(f)
+    results = [run_step(dict(step)) for step in steps]
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main()
