@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -36,11 +37,13 @@ from tqdm.auto import tqdm
 import dsbuild
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, Reject
 from dsbuild.config import config_hash, options_to_dict
-from dsbuild.errors import DsbuildError
+from dsbuild.errors import ConfigError, DsbuildError
 
 log = logging.getLogger(__name__)
 
 MAX_ROWS_PER_SHARD = 100_000
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REJECT_SCHEMA = pa.schema([
     ("config", pa.string()), ("split", pa.string()), ("id", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("example", pa.string()),
@@ -58,14 +61,29 @@ class BuildResult:
     provenance: dict[str, Any]
 
 
-def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, shard_rows: int = MAX_ROWS_PER_SHARD) -> BuildResult:
-    """Build ``builder`` into ``out_dir/NAME/VERSION`` and return where it went and what it counted."""
+def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, shard_rows: int = MAX_ROWS_PER_SHARD,
+          resume: bool = True) -> BuildResult:
+    """Build ``builder`` into ``out_dir/NAME/VERSION`` and return where it went and what it counted.
+
+    Args:
+        builder: the builder, created with its resolved options.
+        out_dir: output root.
+        overwrite: replace an existing ``OUT/NAME/VERSION`` (atomically, once the new build is
+            complete); without it an existing version is an error and nothing is touched.
+        shard_rows: maximum rows per Parquet shard.
+        resume: reuse splits finished by an earlier interrupted run with the same options
+            (``False`` discards that staging directory first).
+    """
+    _check_names(builder)
     out_dir = Path(out_dir)
     final = out_dir / builder.name / builder.version
     if final.exists() and not overwrite:
         raise DsbuildError(f"{final} already exists; pass --overwrite to replace it, or bump the builder version")
     chash = config_hash(builder.options)
     staging = out_dir / builder.name / f".{builder.version}.partial-{chash}"
+    if not resume and staging.exists():
+        log.info("discarding the unfinished build in %s", staging)
+        shutil.rmtree(staging)
     staging.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(work_dir=staging / "_work")
     ctx.work_dir.mkdir(exist_ok=True)
@@ -117,8 +135,18 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
         shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(final)
-    log.info("wrote %s", final)
+    log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
+             provenance["totals"]["out"], provenance["totals"]["rejected"])
     return BuildResult(final, counts, provenance)
+
+
+def _check_names(builder: Builder) -> None:
+    """Versions are semver and names are path-safe, because both end up in paths and tags."""
+    if not _SEMVER.match(str(getattr(builder, "version", ""))):
+        raise ConfigError(f"builder {builder.name!r} has version {getattr(builder, 'version', None)!r}; "
+                          f"use semver x.y.z (e.g. 1.0.0)")
+    if not _SAFE_NAME.match(builder.name):
+        raise ConfigError(f"builder name {builder.name!r} must be letters, digits, '.', '_' or '-'")
 
 
 def _run_split(builder: Builder, config: ConfigSpec, split: str, ctx: BuildContext, staging: Path, shard_rows: int) -> dict[str, Any]:
@@ -155,6 +183,8 @@ def _write_shards(rows: list[dict[str, Any]], config: ConfigSpec, split: str, st
     n = max(1, math.ceil(len(rows) / shard_rows))
     files = []
     (staging / config.name).mkdir(parents=True, exist_ok=True)
+    for stale in (staging / config.name).glob(f"{split}-*.parquet"):  # from a run killed before its marker
+        stale.unlink()
     for i in range(n):
         rel = f"{config.name}/{split}-{i:05d}-of-{n:05d}.parquet"
         tmp = staging / (rel + ".tmp")
