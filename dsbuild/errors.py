@@ -49,7 +49,7 @@ class InputError(DsbuildError):
             where = f"{where} (example {self.example_id})" if where else f"example {self.example_id}"
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
-            text += f" Fix: {self.hint}"
+            text += ("" if text.endswith((".", "!", "?")) else ".") + f" Fix: {self.hint}"
         return text
 
 

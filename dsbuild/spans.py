@@ -161,9 +161,17 @@ class Example:
 
     def validate(self, *, allow_overlap: bool = False) -> None:
         """Check offsets, token/text agreement and (unless allowed) overlaps; raise InputError."""
+        previous_end = 0
         for i, tok in enumerate(self.tokens):
-            if not tok.text:
+            if not tok.text or not tok.text.strip():
                 raise InputError(f"token {i} is empty", example_id=self.id, hint="remove empty tokens")
+            if not (previous_end <= tok.start < tok.end <= len(self.text)):
+                raise InputError(
+                    f"token {i} {tok.text!r} at [{tok.start}, {tok.end}) is out of order or outside the text "
+                    f"({len(self.text)} characters)",
+                    example_id=self.id, hint="tokens must be in text order, not overlap, and lie inside the text",
+                )
+            previous_end = tok.end
             if self.text[tok.start : tok.end] != tok.text:
                 raise InputError(
                     f"token {i} {tok.text!r} does not match the text at [{tok.start}, {tok.end}) "
@@ -172,6 +180,9 @@ class Example:
                     hint="token offsets must point at the token's characters in the text",
                 )
         for span in self.spans:
+            if not isinstance(span.label, str) or not span.label.strip():
+                raise InputError(f"span at tokens [{span.token_start}, {span.token_end}) has no label ({span.label!r})",
+                                 example_id=self.id, hint="every span needs a non-empty string label")
             expected = self.span_from_tokens(span.token_start, span.token_end, span.label)
             if (span.start, span.end) != (expected.start, expected.end):
                 raise InputError(
@@ -232,8 +243,9 @@ def tokens_from_words(words: Sequence[str], *, example_id: str | None = None) ->
     tokens: list[Token] = []
     pos = 0
     for i, w in enumerate(words):
-        if not w:
-            raise InputError(f"token {i} is empty", example_id=example_id, hint="remove empty tokens from the input")
+        if not w or not w.strip():
+            raise InputError(f"token {i} is empty{' (only whitespace)' if w else ''}", example_id=example_id,
+                             hint="remove empty tokens from the input")
         tokens.append(Token(w, pos, pos + len(w)))
         pos += len(w) + 1
     return tokens
@@ -333,6 +345,9 @@ def spans_to_tags(
     tags = ["O"] * length
     owner: list[tuple[int, int, str] | None] = [None] * length
     for s, e, label in sorted(spans):
+        if not isinstance(label, str) or not label or any(c.isspace() for c in label):
+            raise InputError(f"span [{s}, {e}) has label {label!r}; labels must be non-empty and without spaces",
+                             example_id=example_id)
         if not (0 <= s < e <= length):
             raise InputError(f"span {label!r} [{s}, {e}) is out of range for {length} tokens", example_id=example_id)
         for i in range(s, e):

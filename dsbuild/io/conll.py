@@ -76,43 +76,57 @@ def iter_conll(
         words.clear(), tags.clear(), lines.clear()
         return ex
 
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                ex = flush()
-                if ex is not None:
-                    yield ex
-                continue
-            cols = line.split(separator)
-            if cols[0] == "-DOCSTART-":
-                ex = flush()
-                if ex is not None:
-                    yield ex
-                doc += 1
-                continue
-            try:
-                token, tag = cols[token_column], cols[tag_column]
-            except IndexError:
-                raise InputError(
-                    f"line has {len(cols)} column(s); expected a token column {token_column} and a tag column {tag_column}",
-                    source=path, line=lineno,
-                    hint="use one 'token<TAB>tag' per line and blank lines between sentences, or pass token_column/tag_column",
-                ) from None
-            if len(cols) < 2:
-                raise InputError(
-                    "line has a single column: no tag", source=path, line=lineno,
-                    hint="every token line needs a tag column (use O for outside)",
-                )
-            token = token.strip()
-            if not token:
-                raise InputError("empty token", source=path, line=lineno, hint="remove the line or give the token text")
-            words.append(token)
-            tags.append(tag.strip())
-            lines.append(lineno)
+    for lineno, raw in _numbered_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            ex = flush()
+            if ex is not None:
+                yield ex
+            continue
+        cols = line.split(separator)
+        if line.split(None, 1)[0] == "-DOCSTART-":  # whatever the separator: "-DOCSTART- -X- O O" too
+            ex = flush()
+            if ex is not None:
+                yield ex
+            doc += 1
+            continue
+        try:
+            token, tag = cols[token_column], cols[tag_column]
+        except IndexError:
+            raise InputError(
+                f"line has {len(cols)} column(s); expected a token column {token_column} and a tag column {tag_column}",
+                source=path, line=lineno,
+                hint="use one 'token<TAB>tag' per line and blank lines between sentences, or pass token_column/tag_column",
+            ) from None
+        if len(cols) < 2:
+            raise InputError(
+                "line has a single column: no tag", source=path, line=lineno,
+                hint="every token line needs a tag column (use O for outside)",
+            )
+        token = token.strip()
+        if not token:
+            raise InputError("empty token", source=path, line=lineno, hint="remove the line or give the token text")
+        words.append(token)
+        tags.append(tag.strip())
+        lines.append(lineno)
     ex = flush()
     if ex is not None:
         yield ex
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for each line, decoded as UTF-8 (a leading byte-order mark dropped).
+
+    Lines are decoded one by one so that a decoding error names its line instead of crashing in codecs.
+    """
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"not valid UTF-8 ({err.reason} at byte {err.start + 1} of the line)", source=path,
+                                 line=lineno, hint="convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+            yield lineno, (line.removeprefix("\ufeff") if lineno == 1 else line)
 
 
 def write_conll(examples: list[Example], path: str | Path, *, scheme: Scheme = "IOB2") -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dsbuild.errors import InputError
+from dsbuild.io.conll import _numbered_lines
 from dsbuild.spans import Example, Scheme, Token, _check_scheme
 
 
@@ -37,22 +38,21 @@ def read_jsonl(
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
     examples: list[Example] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno,
-                                 hint="each line must be one JSON object") from None
-            if not isinstance(obj, dict):
-                raise InputError("line is not a JSON object", source=path, line=lineno, hint="each line must be one JSON object")
-            try:
-                examples.append(_example(obj, f"{path.stem}-{len(examples)}", scheme, label_names, tokens_key, tags_key,
-                                         {"source": str(path), "line": lineno}, allow_overlap))
-            except InputError as err:
-                raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
+    for lineno, raw in _numbered_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno,
+                             hint="each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise InputError("line is not a JSON object", source=path, line=lineno, hint="each line must be one JSON object")
+        try:
+            examples.append(_example(obj, f"{path.stem}-{len(examples)}", scheme, label_names, tokens_key, tags_key,
+                                     {"source": str(path), "line": lineno}, allow_overlap))
+        except InputError as err:
+            raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
     return examples
 
 
@@ -60,29 +60,55 @@ def _example(obj: dict[str, Any], default_id: str, scheme: Scheme, label_names: 
              tokens_key: str, tags_key: str | None, meta: dict[str, Any], allow_overlap: bool) -> Example:
     ex_id = str(obj.get("id", default_id))
     meta = {**meta, **(obj.get("meta") or {})}
-    if "token_offsets" in obj and "text" in obj:
-        tokens = [Token(w, s, e) for w, (s, e) in zip(obj["tokens"], obj["token_offsets"])]
-        return Example.from_text(ex_id, obj["text"], tokens, [(s["start"], s["end"], s["label"]) for s in obj.get("spans", [])],
-                                 meta=meta, allow_overlap=allow_overlap)
     words = obj.get(tokens_key)
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         raise InputError(f"missing or invalid {tokens_key!r}: expected a list of strings", example_id=ex_id,
                          hint=f"give the tokens as \"{tokens_key}\": [\"word\", ...]")
+    if "token_offsets" in obj and "text" in obj:
+        offsets = obj["token_offsets"]
+        if not isinstance(obj["text"], str):
+            raise InputError("'text' must be a string", example_id=ex_id)
+        if not isinstance(offsets, list) or len(offsets) != len(words) or not all(
+                isinstance(o, list) and len(o) == 2 and all(isinstance(x, int) for x in o) for o in offsets):
+            raise InputError(f"'token_offsets' must hold one [start, end] pair of integers per token ({len(words)} tokens)",
+                             example_id=ex_id, hint="write the file with dsbuild.io.write_jsonl, or drop token_offsets")
+        tokens = [Token(w, s, e) for w, (s, e) in zip(words, offsets)]
+        spans = _span_dicts(obj, ("start", "end", "label"), ex_id)
+        return Example.from_text(ex_id, obj["text"], tokens, [(s["start"], s["end"], s["label"]) for s in spans],
+                                 meta=meta, allow_overlap=allow_overlap)
     key = tags_key or next((k for k in ("tags", "ner_tags", "labels") if k in obj), None)
     if key is not None and key in obj:
         tags = obj[key]
-        if tags and all(isinstance(t, int) for t in tags):
+        if not isinstance(tags, list):
+            raise InputError(f"{key!r} must be a list of tags, got {type(tags).__name__}", example_id=ex_id)
+        if tags and all(isinstance(t, int) and not isinstance(t, bool) for t in tags):
             if label_names is None:
                 raise InputError(f"{key!r} holds integers but no label names were given", example_id=ex_id,
                                  hint="pass label_names (the ClassLabel names) or store tag strings")
-            try:
-                tags = [label_names[t] for t in tags]
-            except IndexError:
-                raise InputError(f"tag id out of range for {len(label_names)} label names", example_id=ex_id) from None
+            bad = [t for t in tags if not 0 <= t < len(label_names)]
+            if bad:
+                raise InputError(f"tag id {bad[0]} is out of range for {len(label_names)} label names", example_id=ex_id,
+                                 hint="check that label_names are the ClassLabel names the ids refer to")
+            tags = [label_names[t] for t in tags]
+        elif not all(isinstance(t, str) for t in tags):
+            raise InputError(f"{key!r} mixes types: expected all strings (B-PER) or all integers (ids)", example_id=ex_id)
         return Example.from_words(ex_id, words, tags=tags, scheme=scheme, meta=meta, allow_overlap=allow_overlap)
-    spans = obj.get("spans", [])
+    spans = _span_dicts(obj, ("token_start", "token_end", "label"), ex_id)
     return Example.from_words(ex_id, words, token_spans=[(s["token_start"], s["token_end"], s["label"]) for s in spans],
                               meta=meta, allow_overlap=allow_overlap)
+
+
+def _span_dicts(obj: dict[str, Any], keys: tuple[str, str, str], ex_id: str) -> list[dict[str, Any]]:
+    """The ``spans`` list, checked to hold objects with integer offsets and a string label."""
+    spans = obj.get("spans", [])
+    if not isinstance(spans, list):
+        raise InputError("'spans' must be a list of objects", example_id=ex_id)
+    for i, s in enumerate(spans):
+        if not isinstance(s, dict) or not all(k in s for k in keys) or not isinstance(s[keys[2]], str) \
+                or not all(isinstance(s[k], int) and not isinstance(s[k], bool) for k in keys[:2]):
+            raise InputError(f"span {i} must be an object with integer {keys[0]!r}, {keys[1]!r} and a string {keys[2]!r}",
+                             example_id=ex_id, hint=f"got {json.dumps(s)[:80]}")
+    return spans
 
 
 def write_jsonl(examples: Sequence[Example], path: str | Path) -> None:
