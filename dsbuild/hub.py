@@ -108,8 +108,8 @@ def push_dataset(
     if create_pr and revision not in (None, "main"):
         raise HubError("--create-pr opens a pull request against main; drop --revision, or push to the branch "
                        "without --create-pr")
-    _check_schemas(configs)
     token = _resolve_token(token)
+    _check_schemas(configs)
 
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -226,19 +226,25 @@ def _resolve_token(token: str | None) -> str:
 
 
 def _check_schemas(configs: list[_LocalConfig]) -> None:
-    """Every shard carries the Features recorded in provenance.json (checked before any upload)."""
-    import datasets
+    """Every shard embeds the Features recorded in provenance.json (checked before any upload).
+
+    Reads only Parquet footers (no ``datasets`` import), so a refused push stays fast.
+    """
     import pyarrow.parquet as pq
 
     for config in configs:
-        expected = datasets.Features.from_dict(config.features)
         for split, files in config.splits.items():
             for path in files:
                 try:
-                    found = datasets.Features.from_arrow_schema(pq.read_schema(path))
+                    metadata = pq.read_schema(path).metadata or {}
                 except Exception as err:  # noqa: BLE001 - a corrupt file is reported, not raised deep down
                     raise HubError(f"{path}: not a readable Parquet file ({err}); rebuild the dataset") from err
-                if found != expected:
+                try:
+                    found = json.loads(metadata[b"huggingface"])["info"]["features"]
+                except (KeyError, ValueError, TypeError):
+                    raise HubError(f"{path}: no datasets Features embedded in the Parquet file; rebuild the dataset "
+                                   f"with dsbuild") from None
+                if found != config.features:
                     raise HubError(f"{path}: its features differ from those in provenance.json for "
                                    f"{config.name}/{split}; rebuild the dataset")
 

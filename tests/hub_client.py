@@ -9,8 +9,8 @@ STEPS.json is a list of steps, run in order; OUT.json receives one result per st
 
 - ``{"op": "push", "dir": ..., "repo_id": ..., "revision"?, "private"?, "create_pr"?, "force"?, "token"?}``
   -> the PushResult as a dict, or ``{"error": "<HubError message>", "type": "HubError"}``
-- ``{"op": "cli", "args": [...]}`` -> ``{"exit_code": N, "output": "..."}`` from ``python -m dsbuild ...``
-  run in-process through the Typer app
+- ``{"op": "fault", "endpoint"?: ..., "status"?: ...}`` -> make the server fail that endpoint (no
+  endpoint: clear all faults)
 - ``{"op": "load", "repo_id": ..., "config": ..., "revision": ..., "split": ...}``
   -> ``{"rows": [{"id", "tokens", "ner_tags"}, ...], "features": {...}}`` or ``{"error": ...}``
 """
@@ -34,13 +34,14 @@ def run_step(step: dict[str, Any]) -> dict[str, Any]:
             return dataclasses.asdict(push_dataset(step.pop("dir"), step.pop("repo_id"), **step))
         except HubError as err:
             return {"error": str(err), "type": type(err).__name__}
-    if op == "cli":
-        from typer.testing import CliRunner
+    if op == "fault":
+        import os
+        import urllib.request
 
-        from dsbuild.cli import app
-
-        result = CliRunner().invoke(app, step["args"])
-        return {"exit_code": result.exit_code, "output": result.output}
+        request = urllib.request.Request(f"{os.environ['HF_ENDPOINT']}/_control/faults", data=json.dumps(step).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
     if op == "load":
         import datasets
 

@@ -19,7 +19,8 @@ create_branch / list_repo_refs`` and ``datasets.load_dataset(repo, revision=...)
 - ``POST /api/validate-yaml`` (parses the card's YAML front matter), ``GET /api/whoami-v2``
 
 Commits are content-addressed (sha1 of parent, tree and message), so a commit sha identifies an
-exact file set. Faults are injected per endpoint with :meth:`HubState.fail`. Only loopback is
+exact file set. Faults are injected per endpoint with :meth:`HubState.fail` (or, from a client
+process, ``POST /_control/faults``). Only loopback is
 served; every loop is bounded by the request size or the commit history length.
 
 Run standalone (prints the endpoint, serves until killed)::
@@ -202,6 +203,7 @@ class HubState:
 
 class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms delayed ACKs
     server: HubHTTPServer
     timeout = 60  # a stuck client cannot hold a handler thread forever
 
@@ -311,6 +313,16 @@ class HubHandler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _dispatch
 
     # -- endpoints -----------------------------------------------------------------------------
+    def control_faults(self, body: bytes) -> None:
+        """Test control from a client process: ``{"endpoint": "commit", "status": 500}``, or ``{}`` to clear."""
+        payload = json.loads(body or b"{}")
+        if payload.get("endpoint"):
+            self.state.faults[payload["endpoint"]] = int(payload.get("status", 500))
+        else:
+            self.state.faults.clear()
+        commits = sum(1 for method, path in self.state.requests if method == "POST" and "/commit/" in path)
+        self._json({"faults": self.state.faults, "commit_requests": commits})
+
     def whoami(self, body: bytes) -> None:
         self._require_write()
         self._json({"type": "user", "name": USER, "fullname": "Test User", "orgs": [],
@@ -631,6 +643,7 @@ _REPO = r"(?P<repo_id>[^/]+/[^/]+)"
 _TYPE = r"(?P<rtype>models|datasets|spaces)"
 _PREFIX = r"(?P<prefix>datasets/|spaces/)?"
 ROUTES = [
+    ("POST", r"/_control/faults", HubHandler.control_faults),
     ("GET", r"/api/whoami-v2", HubHandler.whoami),
     ("POST", r"/api/validate-yaml", HubHandler.validate_yaml),
     ("POST", r"/api/repos/create", HubHandler.create_repo),

@@ -1,0 +1,264 @@
+"""Push to a local Hub-protocol server, tag, and read back with datasets.load_dataset.
+
+The server runs in this process (tests/hubserver.py); pushes and loads run in a subprocess
+(tests/hub_client.py) so HF_ENDPOINT is set before huggingface_hub/datasets are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from dsbuild.errors import HubError
+from dsbuild.hub import push_dataset
+from tests.plugins.hub import TEST_TOKEN, HubClient
+
+CONFIGS = ("en", "es")
+
+
+def local_rows(dataset_dir: Path, config: str) -> list[dict]:
+    files = sorted((dataset_dir / config).glob("test-*.parquet"))
+    rows = []
+    for f in files:
+        rows += pq.read_table(f, columns=["id", "tokens", "ner_tags"]).to_pylist()
+    return rows
+
+
+def local_features(dataset_dir: Path, config: str) -> dict:
+    import datasets
+
+    schema = pq.read_schema(next((dataset_dir / config).glob("test-*.parquet")))
+    return datasets.Features.from_arrow_schema(schema).to_dict()
+
+
+def push(dataset_dir: Path, repo_id: str, **kwargs) -> dict:
+    return {"op": "push", "dir": str(dataset_dir), "repo_id": repo_id, **kwargs}
+
+
+def load(repo_id: str, config: str, revision: str) -> dict:
+    return {"op": "load", "repo_id": repo_id, "config": config, "revision": revision, "split": "test"}
+
+
+def assert_one_line_error(result: dict, *fragments: str) -> str:
+    assert result.get("type") == "HubError", result
+    message = result["error"]
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClient, built_europarl: Path) -> None:
+    repo_id = "test-user/europarl-ner"
+    pushed, loaded_es, loaded_en, again = hub_client.run([
+        push(built_europarl, repo_id),
+        load(repo_id, "es", "v1.0.0"),
+        load(repo_id, "en", "v1.0.0"),
+        push(built_europarl, repo_id),
+    ])
+    assert "error" not in pushed, pushed
+    assert pushed["tag"] == "v1.0.0" and pushed["version"] == "1.0.0" and pushed["configs"] == list(CONFIGS)
+
+    repo = hub_client.hub.state.repo(repo_id)
+    assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
+    assert repo.branches["main"] == pushed["commit_sha"]
+    files = repo.commits[pushed["commit_sha"]].files
+    # our card, not the one push_to_hub generates; provenance and rejects alongside
+    assert files["README.md"].content == (built_europarl / "README.md").read_bytes()
+    assert files["provenance.json"].content == (built_europarl / "provenance.json").read_bytes()
+    assert files["rejects.parquet"].lfs_sha256 is not None
+    for config in CONFIGS:  # same layout as the local build, uploaded through LFS
+        assert files[f"{config}/test-00000-of-00001.parquet"].lfs_sha256 is not None
+
+    for config, loaded in (("es", loaded_es), ("en", loaded_en)):
+        assert "error" not in loaded, loaded
+        expected = local_rows(built_europarl, config)
+        assert len(loaded["rows"]) == len(expected) == 799
+        assert loaded["rows"] == expected
+        assert loaded["features"] == local_features(built_europarl, config)  # ClassLabel names survive
+
+    # same version again: refused before any upload, tag untouched
+    message = assert_one_line_error(again, "already has tag v1.0.0", "--force")
+    assert pushed["commit_sha"][:12] in message
+    assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
+    assert repo.branches["main"] == pushed["commit_sha"]
+
+
+def test_force_moves_the_tag_to_the_new_commit(hub_client: HubClient, built_europarl: Path, tmp_path: Path) -> None:
+    repo_id = "test-user/europarl-force"
+    changed = tmp_path / "changed" / "1.0.0"
+    shutil.copytree(built_europarl, changed)
+    with (changed / "README.md").open("a", encoding="utf-8") as f:
+        f.write("\nRe-pushed with a corrected card.\n")
+    first, refused, forced, card = hub_client.run([
+        push(built_europarl, repo_id),
+        push(changed, repo_id),
+        push(changed, repo_id, force=True),
+        load(repo_id, "es", "v1.0.0"),
+    ])
+    repo = hub_client.hub.state.repo(repo_id)
+    assert first["tag"] == "v1.0.0"
+    assert_one_line_error(refused, "already has tag v1.0.0")
+    assert forced["tag"] == "v1.0.0" and forced["tag_moved"] is True
+    assert forced["commit_sha"] != first["commit_sha"]
+    assert repo.tags == {"v1.0.0": forced["commit_sha"]}
+    assert repo.commits[forced["commit_sha"]].files["README.md"].content == (changed / "README.md").read_bytes()
+    assert len(card["rows"]) == 799
+
+
+def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, built_europarl: Path) -> None:
+    repo_id = "test-user/europarl-branch"
+    pushed, loaded = hub_client.run([push(built_europarl, repo_id, revision="release"), load(repo_id, "es", "release")])
+    repo = hub_client.hub.state.repo(repo_id)
+    assert pushed["revision"] == "release"
+    assert repo.branches["release"] == pushed["commit_sha"] == repo.tags["v1.0.0"]
+    assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]  # main untouched
+    assert loaded["rows"] == local_rows(built_europarl, "es")
+
+
+def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
+        hub_client: HubClient, built_europarl: Path) -> None:
+    repo_id = "test-user/europarl-pr"
+    (pushed,) = hub_client.run([push(built_europarl, repo_id, create_pr=True, private=True)])
+    repo = hub_client.hub.state.repo(repo_id)
+    assert pushed["tag"] is None and pushed["revision"] == "refs/pr/1"
+    assert pushed["pr_url"].endswith("/discussions/1")
+    assert any("no tag v1.0.0" in note for note in pushed["notes"])
+    assert repo.private and repo.tags == {} and list(repo.prs) == [1]
+    assert repo.prs[1] == pushed["commit_sha"]
+    pr_files = repo.commits[repo.prs[1]].files
+    assert {"README.md", "provenance.json", "en/test-00000-of-00001.parquet", "es/test-00000-of-00001.parquet"} <= set(pr_files)
+    assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
+
+
+def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, built_europarl: Path) -> None:
+    repo_id = "test-user/europarl-fail"
+    wrong_token, before, failing_commit, after, _, failing_tag, _, retried = hub_client.run([
+        push(built_europarl, repo_id, token="not-a-valid-token"),
+        {"op": "fault", "endpoint": "commit", "status": 500},
+        push(built_europarl, repo_id),
+        {"op": "fault"},
+        {"op": "fault", "endpoint": "tag", "status": 503},
+        push(built_europarl, repo_id),  # every upload succeeds, then tagging fails
+        {"op": "fault"},
+        push(built_europarl, repo_id),  # no tag was left behind, so pushing again just works
+    ])
+    assert_one_line_error(wrong_token, "HTTP 401", "creating dataset repo", "hf auth login")
+    assert_one_line_error(failing_commit, "HTTP 500", "uploading en/test", "injected failure on commit", "no tag")
+    assert_one_line_error(failing_tag, "HTTP 503", "tagging commit", "retry later")
+    assert after["commit_requests"] == before["commit_requests"] + 1  # the failing commit is not retried in a loop
+    assert retried["tag"] == "v1.0.0"
+    repo = hub_client.hub.state.repo(repo_id)
+    assert repo.tags == {"v1.0.0": retried["commit_sha"]}
+
+
+def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, built_europarl: Path) -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    (result,) = hub_client.run([push(built_europarl, "test-user/nowhere")], endpoint=closed)
+    assert_one_line_error(result, "reading the tags", "HF_ENDPOINT", closed)
+
+
+def test_cli_push(hub_client: HubClient, built_europarl: Path) -> None:
+    repo_id = "test-user/europarl-cli"
+    done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(built_europarl), "--repo-id", repo_id,
+                               "--revision", "cli", "--token", TEST_TOKEN], token=None)
+    assert done.returncode == 0, done.stderr
+    repo = hub_client.hub.state.repo(repo_id)
+    sha = repo.tags["v1.0.0"]
+    assert repo.branches["cli"] == sha
+    assert f"to {repo_id}@cli, commit {sha}" in done.stdout and "Tagged v1.0.0" in done.stdout
+
+
+# -- in-process checks that need no server --------------------------------------------------------
+
+@pytest.fixture
+def no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No HF_TOKEN and an empty token store; returns where a stored token would live."""
+    from huggingface_hub import constants
+
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(var, raising=False)
+    token_path = tmp_path / "hf-home" / "token"
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_path))
+    return token_path
+
+
+def test_no_token_is_a_one_line_error_before_anything_is_sent(no_token: Path, built_europarl: Path) -> None:
+    with pytest.raises(HubError) as err:
+        push_dataset(built_europarl, "test-user/no-token")
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in ("no Hugging Face token", "hf auth login", "HF_TOKEN", "--token"):
+        assert fragment in message
+
+
+def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, built_europarl: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dsbuild.cli import make_app
+
+    result = CliRunner().invoke(make_app(), ["push", str(built_europarl), "--repo-id", "test-user/no-token"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no Hugging Face token"), result.output
+
+
+def test_stored_and_env_tokens_are_found(no_token: Path, built_europarl: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # past the token check, the next refusal is offline mode: proof the token was found
+    no_token.parent.mkdir(parents=True)
+    no_token.write_text("stored-token")
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
+        push_dataset(built_europarl, "test-user/stored")
+    no_token.unlink()
+    monkeypatch.setenv("HF_TOKEN", "env-token")
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
+        push_dataset(built_europarl, "test-user/env")
+
+
+def test_offline_mode_is_refused_with_a_hint(built_europarl: Path) -> None:
+    # the suite runs with HF_HUB_OFFLINE=1 (tests/conftest.py)
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
+        push_dataset(built_europarl, "test-user/offline", token="x")
+
+
+def test_not_a_built_dataset(tmp_path: Path) -> None:
+    with pytest.raises(HubError, match="not a built dataset"):
+        push_dataset(tmp_path, "test-user/x", token="x")
+
+
+def test_bad_version_and_missing_shards_are_reported(built_europarl: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "1.0.0"
+    shutil.copytree(built_europarl, copy)
+    prov = json.loads((copy / "provenance.json").read_text())
+    prov["builder"]["version"] = "v1.0"
+    (copy / "provenance.json").write_text(json.dumps(prov))
+    with pytest.raises(HubError, match="not x.y.z"):
+        push_dataset(copy, "test-user/x", token="x")
+    prov["builder"]["version"] = "1.0.0"
+    (copy / "provenance.json").write_text(json.dumps(prov))
+    (copy / "es" / "test-00000-of-00001.parquet").unlink()
+    with pytest.raises(HubError, match="split test is missing its Parquet files"):
+        push_dataset(copy, "test-user/x", token="x")
+
+
+def test_features_that_differ_from_provenance_are_refused(built_europarl: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "1.0.0"
+    shutil.copytree(built_europarl, copy)
+    prov = json.loads((copy / "provenance.json").read_text())
+    prov["configs"][1]["features"]["ner_tags"]["feature"]["names"][1] = "B-SOMETHING"
+    (copy / "provenance.json").write_text(json.dumps(prov))
+    with pytest.raises(HubError, match="features differ from those in provenance.json for es/test"):
+        push_dataset(copy, "test-user/x", token="x")
+
+
+def test_create_pr_with_a_branch_is_refused(built_europarl: Path) -> None:
+    with pytest.raises(HubError, match="--create-pr opens a pull request against main"):
+        push_dataset(built_europarl, "test-user/x", revision="dev", create_pr=True, token="x")
