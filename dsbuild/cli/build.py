@@ -10,7 +10,6 @@ import typer
 
 from dsbuild.cli._common import VerboseOption, echo_table, handle_errors
 from dsbuild.config import load_config_file, parse_overrides, resolve_options
-from dsbuild.executor import build as run_build
 from dsbuild.registry import builders
 
 log = logging.getLogger(__name__)
@@ -37,6 +36,8 @@ def build(
     Options resolve as defaults < --config file < --set. An interrupted build resumes from its
     finished splits when run again with the same options.
     """
+    from dsbuild.executor import build as run_build  # imported here: datasets/pyarrow are slow to import
+
     cls = builders.get(name)
     layers = []
     if config is not None:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from dsbuild.cards import render_card, write_card
 from dsbuild.cli._common import EXIT_PROBLEMS, VerboseOption, fail, handle_errors
 
 
@@ -23,6 +22,8 @@ def card(
 
     Use it after editing a card template, or after a builder's quality figures changed.
     """
+    from dsbuild.cards import render_card, write_card  # imported here: datasets is slow to import
+
     if check:
         current = dataset_dir / "README.md"
         if not current.is_file() or current.read_text(encoding="utf-8") != render_card(dataset_dir):

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from dsbuild.cli._common import EXIT_PROBLEMS, VerboseOption, handle_errors
-from dsbuild.validate import validate_dataset
 
 
 @handle_errors
@@ -23,6 +22,8 @@ def validate(
     agrees), and the card's metadata against the Hub's allowed values (vendored, offline).
     Exits 1 and lists every problem found; exits 0 when there is none.
     """
+    from dsbuild.validate import validate_dataset  # imported here: datasets is slow to import
+
     problems = validate_dataset(dataset_dir)
     if problems:
         typer.secho(f"{dataset_dir}: {len(problems)} problem(s)", fg=typer.colors.RED, err=True)

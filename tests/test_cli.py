@@ -1,0 +1,150 @@
+"""The `dsbuild` command line: every command, --help, config files, and the one-line error contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dsbuild.cli import COMMAND_MODULES, app, make_app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_list_and_info(toy_builders):
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("europarl-ner"))
+    assert "1.0.0" in line and "en,es" in line and "Europarl gold NER" in line
+    data = json.loads(run("list", "--json").stdout)
+    assert {"name": "toy-ner", "version": "0.1.0", "configs": ["a", "b"],
+            "description": "Toy NER builder for tests."} in data
+    info = run("info", "europarl-ner")
+    assert info.exit_code == 0
+    for text in ("europarl-ner 1.0.0", "target_path", "str", "'es'", "CoNLL file of the target side", "Configs with default options: en, es"):
+        assert text in info.stdout
+
+
+def test_build_with_config_file_and_overrides(tmp_path, toy_builders):
+    (tmp_path / "opts.yaml").write_text("n: 5\nreject_every: 2\n")
+    result = run("build", "toy-ner", "--config", tmp_path / "opts.yaml", "--set", "reject_every=0", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.stdout and result.stdout.splitlines()[2].split() == ["a", "train", "5", "5", "0"]
+    prov = json.loads((tmp_path / "out" / "toy-ner" / "0.1.0" / "provenance.json").read_text())
+    assert prov["config"]["n"] == 5 and prov["config"]["reject_every"] == 0  # --set beats the file
+    (tmp_path / "opts.toml").write_text('n = 3\nlicense = "mit"\n')
+    result = run("build", "toy-ner", "-c", tmp_path / "opts.toml", "--out", tmp_path / "out", "--overwrite")
+    assert result.exit_code == 0, result.output
+    prov = json.loads((tmp_path / "out" / "toy-ner" / "0.1.0" / "provenance.json").read_text())
+    assert prov["config"]["n"] == 3 and prov["info"]["license"] == "mit"
+
+
+def test_build_default_out_is_relative_out(tmp_path, toy_builders, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("build", "toy-ner").exit_code == 0
+    assert (tmp_path / "out" / "toy-ner" / "0.1.0" / "README.md").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build", "europarl-nre"], "Unknown builder 'europarl-nre'. Did you mean 'europarl-ner'?"),
+    (["build", "toy-ner", "--set", "n=many"], "option 'n': expected an integer"),
+    (["build", "toy-ner", "--set", "rejet_every=3"], "unknown option 'rejet_every'. Did you mean reject_every?"),
+    (["build", "toy-ner", "--set", "novalue"], "expected key=value"),
+    (["build", "toy-ner", "--config", "missing.yaml"], "config file not found"),
+    (["build", "toy-lossy"], "read 7 inputs but produced 4 rows + 2 rejects"),
+    (["build", "europarl-ner", "--set", "target_lang=de"], "no shipped file for language 'de'"),
+    (["build", "europarl-ner", "--set", "target_lang=de", "--set", "target_path=/no/such.conll"], "/no/such.conll"),
+    (["info", "nope"], "Unknown builder 'nope'"),
+    (["card", "."], "no provenance.json"),
+])
+def test_errors_are_one_red_line_with_exit_code_2(tmp_path, toy_builders, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.replace("\r", "\n").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]  # other lines: progress bars, INFO logs
+    assert len(errors) == 1 and message in errors[0] and errors[0] == lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_existing_version_needs_overwrite(tmp_path, toy_builders):
+    assert run("build", "toy-ner", "--out", tmp_path).exit_code == 0
+    result = run("build", "toy-ner", "--out", tmp_path)
+    assert result.exit_code == 2 and "already exists; pass --overwrite" in result.stderr
+    assert run("build", "toy-ner", "--out", tmp_path, "--overwrite").exit_code == 0
+
+
+def test_verbose_shows_the_traceback(tmp_path, toy_builders):
+    result = run("build", "toy-ner", "--set", "n=x", "--verbose")
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
+
+
+def test_validate_and_card_commands(tmp_path, europarl_dir):
+    copy = tmp_path / "europarl-ner" / "1.0.0"
+    shutil.copytree(europarl_dir, copy)
+    ok = run("validate", copy)
+    assert ok.exit_code == 0 and ok.stdout.strip().endswith(": OK")
+    assert run("card", copy, "--check").exit_code == 0
+    readme = copy / "README.md"
+    original = readme.read_text()
+    readme.write_text(original.replace("license: unknown", "license: gplv9"))
+    bad = run("validate", copy)
+    assert bad.exit_code == 1 and "license: 'gplv9' is not an allowed value" in bad.stderr
+    assert run("card", copy, "--check").exit_code == 1
+    fixed = run("card", copy)
+    assert fixed.exit_code == 0 and readme.read_text() == original
+    assert run("card", copy, "--stdout").stdout == original
+
+
+def test_help_documents_every_option():
+    top = run("--help")
+    assert top.exit_code == 0
+    for command in ("list", "info", "build", "card", "validate"):
+        assert command in top.stdout
+        sub = run(command, "--help")
+        assert sub.exit_code == 0, sub.output
+        assert "--verbose" in sub.stdout and "--help" in sub.stdout
+    build_help = run("build", "--help").stdout
+    for option in ("--set", "--config", "--out", "--overwrite", "--fresh", "YAML", "OUT/NAME/VERSION"):
+        assert option in build_help
+    assert run("--version").stdout.startswith("dsbuild ")
+
+
+def test_command_modules_are_pluggable(monkeypatch, tmp_path):
+    """A command module with register(app) is added; a missing optional module is skipped."""
+    pkg = tmp_path / "extra_cmds"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "hello.py").write_text(
+        "import typer\n\ndef register(app: typer.Typer) -> None:\n"
+        "    @app.command('hello')\n    def hello(name: str = typer.Option('x', help='who')) -> None:\n"
+        "        '''Say hello.'''\n        typer.echo(f'hello {name}')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("dsbuild.cli.COMMAND_MODULES", [*COMMAND_MODULES, "extra_cmds.hello", "not_installed_cmd"])
+    extended = make_app()
+    result = runner.invoke(extended, ["hello", "--name", "mt"])
+    assert result.exit_code == 0 and result.stdout == "hello mt\n"
+    assert runner.invoke(extended, ["list"]).exit_code == 0
+
+
+def test_python_m_dsbuild_and_console_script(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "dsbuild", "list"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "europarl-ner" in out.stdout
+    script = shutil.which("dsbuild")
+    assert script is not None, "console script `dsbuild` not installed (pip install -e .)"
+    out = subprocess.run([script, "build", "nope"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: Unknown builder 'nope'")
