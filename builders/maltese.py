@@ -48,8 +48,8 @@ TRANSLATION_CAVEAT = (
 
 @dataclass
 class MalteseOptions:
-    source: str = option("", "Hub dataset id, or a local .conllu / .jsonl / .csv / .tsv file "
-                             "(default: the shipped etymology-annotated sentences)")
+    source: str = option("", "Hub dataset id (or a local folder load_dataset reads), or a local .conllu / "
+                             ".jsonl / .csv / .tsv file (default: the shipped etymology-annotated sentences)")
     format: str = option("auto", "source format: auto (from the file suffix; Hub id otherwise), "
                                  "etymology_tsv, conllu, jsonl, csv, hub")
     split: str = option("train", "split name for a local file")
@@ -90,7 +90,7 @@ class Maltese(Builder):
         by_suffix = {".conllu": "conllu", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "etymology_tsv"}
         if suffix in by_suffix:
             return by_suffix[suffix]
-        if Path(o.source).exists():
+        if Path(o.source).is_file():
             raise ConfigError(f"maltese: cannot tell the format of {o.source}; pass --set format=conllu|jsonl|csv|etymology_tsv")
         return "hub"
 

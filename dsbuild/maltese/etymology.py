@@ -39,7 +39,7 @@ from typing import Any
 
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.maltese import resources
-from dsbuild.maltese.readers import MERGED_LABELS, AnnotatedSentence, read_etymology_tsv
+from dsbuild.maltese.readers import FINE_TO_MERGED, MERGED_LABELS, AnnotatedSentence, read_etymology_tsv
 from dsbuild.maltese.resources import nfc
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class EtymologyClassifier:
         if not tokens:
             return []
         tokens = [nfc(t) for t in tokens]
-        crf = self._tagger.tag(sentence_features(tokens, self.memory))
+        crf = [FINE_TO_MERGED.get(y, y) for y in self._tagger.tag(sentence_features(tokens, self.memory))]
         return [self.memory.single_label(t) or y for t, y in zip(tokens, crf)]
 
     def predict_many(self, sentences: Iterable[Sequence[str]]) -> list[list[str]]:
@@ -326,17 +326,18 @@ class EtymologyClassifier:
 
 
 def _fit_crf(sentences: Sequence[AnnotatedSentence], memory: Memory, model_path: Path,
-             params: dict[str, Any] | None = None) -> None:
+             params: dict[str, Any] | None = None, fine: bool = False) -> None:
     import pycrfsuite
 
     trainer = pycrfsuite.Trainer(verbose=False)
-    trainer.set_params({**DEFAULT_PARAMS, **(params or {})})
+    trainer.set_params({k: v for k, v in {**DEFAULT_PARAMS, **(params or {})}.items() if k != "fine_labels"})
     for s in sentences:
         own: Counter[tuple[str, str, str]] = Counter()
         for t, y in zip(s.tokens, s.labels):
             own[("x", t, y)] += 1
             own[("l", t.lower(), y)] += 1
-        trainer.append(sentence_features(s.tokens, memory, own), list(s.labels))
+        targets = s.fine_labels if fine and s.fine_labels else s.labels
+        trainer.append(sentence_features(s.tokens, memory, own), list(targets))
     trainer.train(str(model_path))
 
 
@@ -350,7 +351,8 @@ def train(sentences: Sequence[AnnotatedSentence], out_dir: str | Path, *, params
     out_dir.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_sentences(sentences)
     tmp_model = out_dir / "crf.model.tmp"
-    _fit_crf(sentences, memory, tmp_model, params)
+    fine = bool({**DEFAULT_PARAMS, **(params or {})}.get("fine_labels"))
+    _fit_crf(sentences, memory, tmp_model, params, fine=fine)
     os.replace(tmp_model, out_dir / "crf.model")
     mem = memory.to_dict()
     digest = hashlib.sha256((out_dir / "crf.model").read_bytes() + json.dumps(mem, sort_keys=True).encode()).hexdigest()

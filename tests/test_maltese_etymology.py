@@ -1,0 +1,127 @@
+"""The Maltese etymology classifier and its CLI (dsbuild etymology ...)."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dsbuild.errors import InputError
+from dsbuild.maltese import etymology
+from dsbuild.maltese.etymology import Memory, cross_validate, load_model_dir, score, train
+from dsbuild.maltese.readers import MERGED_LABELS, AnnotatedSentence, write_etymology_tsv
+
+
+def test_shipped_model_loads_and_predicts(maltese_classifier):
+    clf = maltese_classifier
+    assert clf.version.startswith(f"crf-f{etymology.FEATURE_VERSION}-")
+    tokens = ["Il-", "Gvern", "ħabbar", "li", "l-", "proġett", "se", "jibda", "fl-", "2025", "."]
+    labels = clf.predict(tokens)
+    assert len(labels) == len(tokens) and set(labels) <= set(MERGED_LABELS)
+    assert labels[-1] == "Symbol" and labels[3] == "Arabic"
+    assert clf.predict([]) == []
+
+
+def test_memory_labels_single_label_tokens(maltese_classifier, maltese_sentences):
+    clf = maltese_classifier
+    s = maltese_sentences[0]
+    assert clf.predict(s.tokens) == s.labels
+    assert clf.memory.single_label("biżżejjed") == "Arabic"
+    assert clf.memory.single_label("a") is None  # seen with two labels: left to the CRF
+
+
+def test_combining_and_precomposed_spellings_get_the_same_labels(maltese_classifier):
+    words = ["Ċirkewwa", "ġenerożità", "ħażin", "żgħażagħ", "mġiegħla"]
+    nfd = [unicodedata.normalize("NFD", w) for w in words]
+    assert nfd != words
+    assert maltese_classifier.predict(nfd) == maltese_classifier.predict(words)
+
+
+def test_training_is_deterministic(tmp_path, maltese_sentences):
+    subset = maltese_sentences[:40]
+    a = train(subset, tmp_path / "a")
+    b = train(subset, tmp_path / "b")
+    assert (tmp_path / "a" / "crf.model").read_bytes() == (tmp_path / "b" / "crf.model").read_bytes()
+    assert a.version == b.version
+    assert load_model_dir(tmp_path / "a").predict(subset[0].tokens) == a.predict(subset[0].tokens)
+
+
+def test_two_fold_cv_on_a_subset_generalises(maltese_sentences):
+    """A small honest check; the full 10-fold figure comes from `dsbuild etymology cv`."""
+    subset = maltese_sentences[:120]
+    pooled, folds = cross_validate(subset, 2, progress=False)
+    assert len(folds) == 2
+    assert pooled.tokens == sum(len(s.tokens) for s in subset)
+    assert pooled.tokens_seen + pooled.tokens_unseen == pooled.tokens and pooled.tokens_unseen > 200
+    assert pooled.accuracy > 0.95
+    assert pooled.accuracy_unseen > 0.8
+
+
+def test_score_splits_seen_and_unseen():
+    memory = Memory.from_sentences([AnnotatedSentence("0", ["qal", "."], ["Arabic", "Symbol"])])
+    s = score([["Arabic", "Symbol", "Non-Arabic"]], [["Arabic", "Name", "Non-Arabic"]], [["qal", ".", "provi"]], memory)
+    assert (s.tokens, s.tokens_seen, s.tokens_unseen) == (3, 2, 1)
+    assert s.accuracy == round(2 / 3, 4) and s.accuracy_seen == 0.5 and s.accuracy_unseen == 1.0
+    assert s.per_label_f1["Symbol"] == 0.0 and s.per_label_f1["Arabic"] == 1.0
+
+
+def test_model_folder_errors(tmp_path):
+    with pytest.raises(InputError, match="crf.model and meta.json"):
+        load_model_dir(tmp_path)
+    with pytest.raises(InputError, match="unknown labels"):
+        train([AnnotatedSentence("0", ["x"], ["Latin"])], tmp_path / "m")
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cli():
+    from dsbuild.cli.etymology import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """test app"""
+
+    return app
+
+
+def test_cli_evaluate_json(cli, tmp_path, maltese_sentences):
+    heldin = tmp_path / "some.tsv"
+    write_etymology_tsv(maltese_sentences[:5], heldin)
+    result = CliRunner().invoke(cli, ["etymology", "evaluate", "--data", str(heldin), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert {"accuracy", "accuracy_seen", "accuracy_unseen", "per_label_f1", "tokens"} <= set(scores)
+    assert scores["tokens"] == sum(len(s.tokens) for s in maltese_sentences[:5])
+    assert set(scores["per_label_f1"]) == set(MERGED_LABELS)
+    text = CliRunner().invoke(cli, ["etymology", "evaluate", "--data", str(heldin)])
+    assert text.exit_code == 0 and "unseen in training" in text.stdout
+
+
+def test_cli_train_and_cv_on_a_small_file(cli, tmp_path, maltese_sentences):
+    data = tmp_path / "small.tsv"
+    write_etymology_tsv(maltese_sentences[:30], data)
+    out = tmp_path / "model"
+    r = CliRunner().invoke(cli, ["etymology", "train", "--data", str(data), "--out", str(out), "--folds", "2"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["cross_validation"]["folds"] == 2 and meta["trained_on"]["sentences"] == 30
+    r = CliRunner().invoke(cli, ["etymology", "evaluate", "--data", str(data), "--model", str(out), "--json"])
+    assert json.loads(r.stdout)["accuracy_unseen"] is None  # all tokens seen: nothing unseen to score
+    r = CliRunner().invoke(cli, ["etymology", "cv", "--data", str(data), "--folds", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["per_fold_accuracy"]) == 2
+
+
+def test_cli_bad_file_is_one_line_error(cli, tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("id\ttoken\tcategory_merged\n0\tqal\tLatin\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["etymology", "evaluate", "--data", str(bad)])
+    assert r.exit_code == 2
+    assert "unknown label 'Latin'" in r.output and "bad.tsv:2" in r.output
