@@ -134,3 +134,22 @@ def test_builder_version_must_be_semver(tmp_path, toy_builders):
 
     with pytest.raises(ConfigError, match="semver"):
         build(BadVersion(), tmp_path)
+
+
+def test_readme_builder_example_builds(tmp_path, monkeypatch):
+    """The 'Adding a builder' example in README.md runs as written and gives a valid dataset."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme.split("## Adding a builder", 1)[1], re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.conll").write_text("Ana B-PER\nruns O\n\n" + "x O\n" * 201)
+    namespace: dict = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+        result = build(namespace["MyNer"](), tmp_path / "out")
+    finally:
+        builders._items.pop("my-ner", None)
+    assert result.counts == {"mt": {"train": {"in": 2, "out": 1, "rejected": 1}}}
+    assert validate_dataset(result.path) == []

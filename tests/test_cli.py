@@ -148,3 +148,40 @@ def test_python_m_dsbuild_and_console_script(tmp_path):
     assert script is not None, "console script `dsbuild` not installed (pip install -e .)"
     out = subprocess.run([script, "build", "nope"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 2 and out.stderr.startswith("error: Unknown builder 'nope'")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def quickstart_blocks() -> list[str]:
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Quickstart\s*$(.*?)(?=^## )", text, re.S | re.M)
+    assert section, "README.md needs a '## Quickstart' section"
+    return re.findall(r"^```[^\n]*\n(.*?)^```", section.group(1), re.S | re.M)
+
+
+def test_readme_quickstart_has_exactly_two_commands():
+    setup_and_build, setup_and_test = quickstart_blocks()
+    for block in (setup_and_build, setup_and_test):
+        assert "pip install -e" in block and "torch==2.13.0" in block and block.count("\n") == 1
+    assert "python -m dsbuild build europarl-ner --out ./out" in setup_and_build
+    assert "pytest" in setup_and_test and "dev" in setup_and_test
+
+
+@pytest.mark.parametrize("python_rc", [0, 1])
+def test_ci_run_executes_the_readme_test_command_and_fails_with_it(tmp_path, python_rc):
+    """.ci/run with stub pip/python on PATH: it runs the README's second block and returns its status."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    log = tmp_path / "calls.log"
+    for name, rc in (("pip", 0), ("python", python_rc)):
+        (stubs / name).write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> "{log}"\nexit {rc}\n')
+        (stubs / name).chmod(0o755)
+    python3 = Path(shutil.which("python3") or sys.executable).parent
+    env = {**os.environ, "PATH": f"{stubs}:{python3}:/usr/bin:/bin"}
+    out = subprocess.run([str(REPO / ".ci" / "run")], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == python_rc, out.stderr
+    calls = log.read_text().splitlines()
+    assert calls == ["pip install -e .[all,dev] torch==2.13.0", "python -m pytest -q"]
