@@ -10,7 +10,8 @@ Recipe for ``push_dataset(OUT/NAME/VERSION, "org/name")``:
    and ``Dataset.push_to_hub(config_name=..., split=...)`` with the same shard count, so the
    repo mirrors the local layout ``CONFIG/SPLIT-0000i-of-0000N.parquet``;
 5. one commit with our dataset card ``README.md`` (replacing the one ``push_to_hub`` wrote),
-   ``provenance.json``, ``quality.json`` and ``rejects.parquet``;
+   ``provenance.json``, ``quality.json`` and ``rejects.parquet``, deleting shards this build does
+   not have (a dropped config, an older shard count), so the tagged commit mirrors the build;
 6. only now, with every upload done, tag that commit ``vX.Y.Z`` (moving it with ``force``).
    A push opened as a pull request (``create_pr``) creates no tag: the commit is not on a
    branch yet.
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 SEMVER = re.compile(r"\d+\.\d+\.\d+")
 EXTRA_FILES = ("provenance.json", "quality.json", "rejects.parquet")
+#: data files dsbuild (and push_to_hub) name CONFIG/SPLIT-0000i-of-0000N.parquet; only these and
+#: EXTRA_FILES are ever deleted from a repo, so files a user added by hand are left alone
+SHARD_FILE = re.compile(r"[^/]+/[\w.-]+-\d{5}-of-\d{5}\.parquet")
 LOGIN_HINT = "run `hf auth login` (older releases: `huggingface-cli login`), set HF_TOKEN, or pass --token"
 T = TypeVar("T")
 
@@ -158,7 +162,7 @@ def push_dataset(
 
     # 4. Our card (replacing the one push_to_hub wrote), provenance and the rejects table.
     commit = _call(f"uploading the card and provenance to {repo_id}", endpoint,
-                   lambda: _commit_card_and_provenance(api, dataset_dir, repo_id, target, name, version, create_pr))
+                   lambda: _commit_card_and_provenance(api, dataset_dir, repo_id, target, name, version, configs))
     sha = commit.oid
     result = PushResult(repo_id=repo_id, version=version, tag=None, commit_sha=sha, configs=[c.name for c in configs],
                         revision=target or branch, pr_url=pr_url)
@@ -262,12 +266,27 @@ def _load_split(files: list[Path], split: str) -> Any:
 
 
 def _commit_card_and_provenance(api: Any, dataset_dir: Path, repo_id: str, revision: str | None, name: str,
-                                version: str, create_pr: bool) -> Any:
-    from huggingface_hub import CommitOperationAdd
+                                version: str, configs: list[_LocalConfig]) -> Any:
+    """One commit: our card, provenance, quality and rejects; minus data files this build does not have.
 
-    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(dataset_dir / "README.md"))]
-    operations += [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(dataset_dir / f))
-                   for f in EXTRA_FILES if (dataset_dir / f).is_file()]
+    The deletions make the pushed revision mirror the build: shards of a config or split that is no
+    longer built (or of an older shard count) and a stale quality.json would otherwise linger.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    kept = {"README.md", *(f for f in EXTRA_FILES if (dataset_dir / f).is_file())}
+    for config in configs:
+        for split, files in config.splits.items():
+            kept.update(f.relative_to(dataset_dir).as_posix() for f in files)
+            # the names push_to_hub gave the shards (the same as ours unless the executor renames them)
+            kept.update(f"{config.name}/{split}-{i:05d}-of-{len(files):05d}.parquet" for i in range(len(files)))
+    operations: list[Any] = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(dataset_dir / f))
+                             for f in ("README.md", *EXTRA_FILES) if f in kept]
+    remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
+    stale = sorted(f for f in remote if f not in kept and (f in EXTRA_FILES or SHARD_FILE.fullmatch(f)))
+    for path in stale:
+        log.info("removing %s from %s: this build of %s %s does not have it", path, repo_id, name, version)
+    operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
     return api.create_commit(repo_id, operations=operations, repo_type="dataset", revision=revision,
                              commit_message=f"{name} {version}: dataset card, provenance and rejects")
 

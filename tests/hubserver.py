@@ -15,7 +15,8 @@ create_branch / list_repo_refs`` and ``datasets.load_dataset(repo, revision=...)
   ``GET /api/{type}s/{repo}/refs``, ``GET /api/{type}s/{repo}/commits/{rev}``
 - ``GET /api/{type}s/{repo}/tree/{rev}[/{path}]``, ``POST /api/{type}s/{repo}/paths-info/{rev}``
 - ``HEAD|GET /{prefix}{repo}/resolve/{rev}/{path}`` with ETag, X-Repo-Commit, Content-Length,
-  Range requests
+  Range requests; LFS files answer 302 with X-Linked-Etag/X-Linked-Size and a Location on another
+  host name for loopback (``localhost``, standing in for the CDN), served by ``GET /_lfs/{oid}/{size}``
 - ``POST /api/validate-yaml`` (parses the card's YAML front matter), ``GET /api/whoami-v2``
 
 Commits are content-addressed (sha1 of parent, tree and message), so a commit sha identifies an
@@ -160,6 +161,9 @@ class HubState:
         self.lfs: dict[str, bytes] = {}
         self.tokens = set(tokens or {"test-token"})
         self.faults: dict[str, int] = {}
+        #: host name LFS downloads are redirected to (another name for loopback, like a CDN); None serves
+        #: LFS content directly from /resolve/
+        self.cdn_host: str | None = "localhost"
         self.requests: list[tuple[str, str]] = []
         self._clock = 0
 
@@ -578,23 +582,39 @@ class HubHandler(BaseHTTPRequestHandler):
         blob = commit.files.get(path)
         if blob is None:
             raise HttpError(404, f"Entry not found: {path}", "EntryNotFound")
-        headers = {"ETag": f'"{blob.etag}"', "X-Repo-Commit": commit.sha, "Accept-Ranges": "bytes"}
+        headers = {"X-Repo-Commit": commit.sha}
         if blob.lfs_sha256 is not None:
-            headers["X-Linked-Etag"] = f'"{blob.lfs_sha256}"'
-            headers["X-Linked-Size"] = str(blob.size)
-        content, status = blob.content, 200
+            headers.update({"X-Linked-Etag": f'"{blob.lfs_sha256}"', "X-Linked-Size": str(blob.size)})
+            if self.state.cdn_host:  # like the Hub: LFS content is served by another host (the CDN)
+                port = self.server.server_address[1]
+                location = f"http://{self.state.cdn_host}:{port}/_lfs/{blob.lfs_sha256}/{blob.size}"
+                self._send(302, b"", {"Location": location, "ETag": f'"{blob.oid}"', **headers})
+                return
+        self._send_content(blob.content, {"ETag": f'"{blob.etag}"', **headers})
+
+    def lfs_download(self, body: bytes, oid: str, size: str) -> None:
+        """The 'CDN' side of an LFS file: content by sha256, with Range support, no auth."""
+        content = self.state.lfs.get(oid)
+        if content is None or len(content) != int(size):
+            raise HttpError(404, f"LFS object {oid} not found")
+        self._send_content(content, {"ETag": f'"{oid}"'})
+
+    def _send_content(self, content: bytes, headers: dict[str, str]) -> None:
+        """200 with the content, or 206 with the byte range the Range header asks for."""
+        headers = {"Accept-Ranges": "bytes", **headers}
+        size, status = len(content), 200
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
         if match and (match[1] or match[2]):
             if match[1]:
-                start, end = int(match[1]), int(match[2]) if match[2] else blob.size - 1
+                start, end = int(match[1]), int(match[2]) if match[2] else size - 1
             else:
-                start, end = max(0, blob.size - int(match[2])), blob.size - 1
-            end = min(end, blob.size - 1)
+                start, end = max(0, size - int(match[2])), size - 1
+            end = min(end, size - 1)
             if start > end:
-                self._send(416, b"", {"Content-Range": f"bytes */{blob.size}", **headers})
+                self._send(416, b"", {"Content-Range": f"bytes */{size}", **headers})
                 return
-            content, status = blob.content[start:end + 1], 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+            content, status = content[start:end + 1], 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         self._send(status, content, headers, content_type="application/octet-stream")
 
 
@@ -662,6 +682,7 @@ ROUTES = [
     ("POST", rf"/{_PREFIX}{_REPO}\.git/info/lfs/objects/batch", HubHandler.lfs_batch),
     ("PUT", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)", HubHandler.lfs_upload),
     ("POST", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)/verify", HubHandler.lfs_verify),
+    ("GET", r"/_lfs/(?P<oid>[0-9a-f]{64})/(?P<size>\d+)", HubHandler.lfs_download),
     ("GET", rf"/{_PREFIX}{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", HubHandler.resolve),
 ]
 

@@ -23,11 +23,15 @@ CONFIGS = ("en", "es")
 
 
 def local_rows(dataset_dir: Path, config: str) -> list[dict]:
-    files = sorted((dataset_dir / config).glob("test-*.parquet"))
+    """Every column of every row of the local build (ids, text, tokens, tag ids, spans)."""
     rows = []
-    for f in files:
-        rows += pq.read_table(f, columns=["id", "tokens", "ner_tags"]).to_pylist()
+    for f in sorted((dataset_dir / config).glob("test-*.parquet")):
+        rows += pq.read_table(f).to_pylist()
     return rows
+
+
+def local_files(dataset_dir: Path) -> set[str]:
+    return {p.relative_to(dataset_dir).as_posix() for p in dataset_dir.rglob("*") if p.is_file()}
 
 
 def local_features(dataset_dir: Path, config: str) -> dict:
@@ -35,6 +39,21 @@ def local_features(dataset_dir: Path, config: str) -> dict:
 
     schema = pq.read_schema(next((dataset_dir / config).glob("test-*.parquet")))
     return datasets.Features.from_arrow_schema(schema).to_dict()
+
+
+def drop_config(dataset_dir: Path, config: str) -> None:
+    """Edit a build as if it had no ``config``: provenance, card front matter and shards."""
+    import yaml
+
+    prov = json.loads((dataset_dir / "provenance.json").read_text())
+    prov["configs"] = [c for c in prov["configs"] if c["name"] != config]
+    (dataset_dir / "provenance.json").write_text(json.dumps(prov, indent=2))
+    _, front, body = (dataset_dir / "README.md").read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(front)
+    for key in ("configs", "dataset_info"):
+        meta[key] = [c for c in meta.get(key, []) if c["config_name"] != config]
+    (dataset_dir / "README.md").write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{body}", encoding="utf-8")
+    shutil.rmtree(dataset_dir / config)
 
 
 def push(dataset_dir: Path, repo_id: str, **kwargs) -> dict:
@@ -69,6 +88,7 @@ def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClie
     assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
     assert repo.branches["main"] == pushed["commit_sha"]
     files = repo.commits[pushed["commit_sha"]].files
+    assert set(files) == local_files(built_europarl) | {".gitattributes"}  # the tagged commit mirrors the build
     # our card, not the one push_to_hub generates; provenance and rejects alongside
     assert files["README.md"].content == (built_europarl / "README.md").read_bytes()
     assert files["provenance.json"].content == (built_europarl / "provenance.json").read_bytes()
@@ -80,7 +100,8 @@ def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClie
         assert "error" not in loaded, loaded
         expected = local_rows(built_europarl, config)
         assert len(loaded["rows"]) == len(expected) == 799
-        assert loaded["rows"] == expected
+        assert [r["id"] for r in loaded["rows"]] == [r["id"] for r in expected]
+        assert loaded["rows"] == expected  # tokens, tags, spans: all columns equal
         assert loaded["features"] == local_features(built_europarl, config)  # ClassLabel names survive
 
     # same version again: refused before any upload, tag untouched
@@ -90,13 +111,15 @@ def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClie
     assert repo.branches["main"] == pushed["commit_sha"]
 
 
-def test_force_moves_the_tag_to_the_new_commit(hub_client: HubClient, built_europarl: Path, tmp_path: Path) -> None:
+def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
+        hub_client: HubClient, built_europarl: Path, tmp_path: Path) -> None:
     repo_id = "test-user/europarl-force"
-    changed = tmp_path / "changed" / "1.0.0"
+    changed = tmp_path / "changed" / "1.0.0"  # same version, card edited and config en dropped
     shutil.copytree(built_europarl, changed)
     with (changed / "README.md").open("a", encoding="utf-8") as f:
         f.write("\nRe-pushed with a corrected card.\n")
-    first, refused, forced, card = hub_client.run([
+    drop_config(changed, "en")
+    first, refused, forced, loaded = hub_client.run([
         push(built_europarl, repo_id),
         push(changed, repo_id),
         push(changed, repo_id, force=True),
@@ -105,11 +128,15 @@ def test_force_moves_the_tag_to_the_new_commit(hub_client: HubClient, built_euro
     repo = hub_client.hub.state.repo(repo_id)
     assert first["tag"] == "v1.0.0"
     assert_one_line_error(refused, "already has tag v1.0.0")
-    assert forced["tag"] == "v1.0.0" and forced["tag_moved"] is True
+    assert forced["tag"] == "v1.0.0" and forced["tag_moved"] is True and forced["configs"] == ["es"]
     assert forced["commit_sha"] != first["commit_sha"]
     assert repo.tags == {"v1.0.0": forced["commit_sha"]}
-    assert repo.commits[forced["commit_sha"]].files["README.md"].content == (changed / "README.md").read_bytes()
-    assert len(card["rows"]) == 799
+    files = repo.commits[forced["commit_sha"]].files
+    assert set(files) == local_files(changed) | {".gitattributes"}  # en/ shards removed
+    assert files["README.md"].content == (changed / "README.md").read_bytes()
+    assert "en/test-00000-of-00001.parquet" in repo.commits[first["commit_sha"]].files  # the old commit keeps them
+    assert "rows" in loaded, loaded
+    assert loaded["rows"] == local_rows(built_europarl, "es")
 
 
 def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, built_europarl: Path) -> None:
