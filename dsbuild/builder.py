@@ -67,6 +67,9 @@ class DatasetInfo:
     method: str = ""
     limitations: str = ""
     homepage: str = ""
+    #: with ``license="other"``: a short id for the licence (lowercase, ``-``), and where to read it
+    license_name: str = ""
+    license_link: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

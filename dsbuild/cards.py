@@ -231,8 +231,9 @@ def card_metadata(prov: dict[str, Any], struct: list[dict[str, Any]]) -> dict[st
         "language": list(info.get("languages") or []),
         "license": license_,
     }
-    if license_ == "other":
-        meta["license_name"] = info.get("license_name") or "other"
+    if license_ == "other":  # the Hub wants a name (and ideally a link) for a licence not on its list
+        if info.get("license_name"):
+            meta["license_name"] = info["license_name"]
         if info.get("license_link"):
             meta["license_link"] = info["license_link"]
     meta.update({

@@ -100,9 +100,12 @@ def test_europarl_card(europarl_dir):
 
 def test_quality_models_seeds_and_other_licence(tmp_path, toy_builders):
     ToyBuilder.quality = {"f1": 0.81234, "per_label": {"PER": {"p": 1.0, "r": 0.5}, "LOC": {"p": 0.25, "r": 1.0}}}
-    path = build(ToyBuilder(ToyOptions(license="other")), tmp_path).path
+    path = build(ToyBuilder(ToyOptions(license="other", license_name="toy-terms")), tmp_path).path
     meta, body = parse_front_matter((path / "README.md").read_text())
-    assert meta["license"] == "other" and meta["license_name"]
+    assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "toy-terms", "https://example.org/licence")
+    assert validate_dataset(path) == []
+    unnamed = build(ToyBuilder(ToyOptions(license="other")), tmp_path / "unnamed").path
+    assert any("license_name is missing" in p for p in validate_dataset(unnamed))
     assert json.loads((path / "quality.json").read_text())["f1"] == 0.81234
     assert "## Quality" in body and "| f1 | 0.8123 |" in body
     assert "| PER | 1 | 0.5 |" in body and "| LOC | 0.25 | 1 |" in body

@@ -2,7 +2,8 @@
 
 Each command lives in its own module here and exposes ``register(app: typer.Typer)``. To add a
 command (for example ``etymology`` for another issue), write ``dsbuild/cli/etymology.py`` with a
-``register`` function and add its name to :data:`COMMAND_MODULES`; third-party packages can add
+``register`` function: every non-underscore module in this package is registered, the core ones
+first in the order of :data:`COMMAND_MODULES`, then the others by name. Third-party packages add
 commands through the entry-point group ``dsbuild.commands`` (value: a module with ``register``).
 A module that fails to import is skipped with a warning, so one broken optional command never
 takes the whole CLI down.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Annotated
@@ -69,7 +71,10 @@ def make_app() -> typer.Typer:
         pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
-    modules = [_load_module(n) for n in COMMAND_MODULES]
+    names = list(COMMAND_MODULES)
+    names += sorted(info.name for info in pkgutil.iter_modules(__path__)  # other command modules here, e.g. etymology
+                    if not info.name.startswith("_") and info.name not in names)
+    modules = [_load_module(n) for n in names]
     for ep in entry_points(group="dsbuild.commands"):
         try:
             modules.append(ep.load())

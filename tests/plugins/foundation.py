@@ -34,6 +34,7 @@ class ToyOptions:
     n: int = option(7, "examples per split")
     reject_every: int = option(3, "every k-th example (0, k, 2k...) is rejected; 0 rejects none")
     license: str = option("cc-by-4.0", "dataset licence id")
+    license_name: str = option("", "licence name when license is 'other'")
 
 
 class ToyBuilder(Builder):
@@ -51,6 +52,7 @@ class ToyBuilder(Builder):
     def info(self) -> DatasetInfo:
         return DatasetInfo(
             pretty_name="Toy NER", summary="Tiny rows for tests.", languages=["en", "mt"], license=self.options.license,
+            license_name=self.options.license_name, license_link="https://example.org/licence" if self.options.license_name else "",
             task_categories=["token-classification"], task_ids=["named-entity-recognition"], multilinguality="multilingual",
             tags=["toy"], sources=[Source("toy-source", "cc-by-4.0", url="https://example.org", citation="@misc{toy}")],
             method="Generated.", limitations="Not real data.",
