@@ -1,0 +1,32 @@
+"""Word alignment: aligners behind one interface, symmetrisation, and alignment error rate.
+
+Aligners register in :data:`dsbuild.registry.aligners` (``eflomal``, ``neural``)::
+
+    from dsbuild.registry import aligners
+    aligner = aligners.get("eflomal")(symmetrization="grow-diag-final")
+    [alignment] = aligner.align([["the", "house"]], [["la", "casa"]])
+    alignment.links  # ((0, 0), (1, 1)) -- 0-indexed (source, target)
+
+Heavy libraries (torch, transformers) are imported only when an aligner is used.
+"""
+
+from dsbuild.align.base import Aligner, Alignment
+from dsbuild.align.checks import Normalization, check_pairs, pair_problems, token_problem
+from dsbuild.align.eflomal_aligner import MAX_TOKENS as EFLOMAL_MAX_TOKENS
+from dsbuild.align.eflomal_aligner import EflomalAligner
+from dsbuild.align.symmetrize import METHODS as SYMMETRIZATION_METHODS
+from dsbuild.align.symmetrize import symmetrize, symmetrize_batch
+
+__all__ = [
+    "EFLOMAL_MAX_TOKENS",
+    "SYMMETRIZATION_METHODS",
+    "Aligner",
+    "Alignment",
+    "EflomalAligner",
+    "Normalization",
+    "check_pairs",
+    "pair_problems",
+    "symmetrize",
+    "symmetrize_batch",
+    "token_problem",
+]

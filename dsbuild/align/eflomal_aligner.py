@@ -1,0 +1,489 @@
+"""eflomal (Östling and Tiedemann 2016): Bayesian IBM1/HMM/fertility alignment by Gibbs sampling.
+
+The offline default aligner. It trains on the pairs being aligned, optionally helped by an extra
+parallel corpus, in both directions, and symmetrises the two directional alignments.
+
+How it uses eflomal 2.0 (PyPI ``eflomal``):
+
+- *Files and vocabulary are written here*, not by ``eflomal.Aligner``: its reader always
+  lower-cases and silently writes sentences of 1,024+ tokens as empty. We control normalisation
+  (:class:`~dsbuild.align.checks.Normalization`) and refuse over-long sentences instead.
+- *Fixed seed.* eflomal has no seed option: its C binary seeds its xorshift generator with 8 bytes
+  read from ``/dev/urandom``, and with several threads per direction the order in which samplers
+  take their random streams varies too. For a fixed seed we run a private copy of the binary
+  (cached, the original is untouched) in which the path ``/dev/urandom`` is replaced by the
+  relative name ``seed.bin``, run it in a temporary folder holding 8 seed bytes, and give OpenMP
+  one thread per direction (``OMP_NUM_THREADS=2,1``: the two directions in parallel, samplers in
+  order). Same inputs and options then give identical links. ``seed=None`` uses eflomal as
+  shipped (random, not reproducible).
+- *Extra corpus and priors.* With ``extra_src``/``extra_tgt`` the extra corpus is aligned once
+  (both directions) and turned into eflomal priors (lexical, HMM jump and fertility counts,
+  ``eflomal.calculate_priors``); the priors are cached on disk under a hash of the corpus and the
+  options, and each later call aligns only its own pairs with those priors, so aligning a small
+  set after a large one takes seconds. Output depends only on inputs and options, never on
+  whether the cache existed. ``use_priors=False`` instead appends the extra pairs to the pairs
+  being aligned for one joint run (slower, recomputed every call) and drops them from the output.
+
+Bad input: different sentence counts, tokens with whitespace or control characters, sentences
+over 1,024 tokens raise :class:`~dsbuild.errors.InputError` naming the pair; call
+:func:`dsbuild.align.pair_problems` first to reject such pairs instead. Empty sentences are
+aligned to nothing (an empty :class:`Alignment`); the caller decides whether to reject them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dsbuild.align.base import Alignment
+from dsbuild.align.checks import Normalization, check_pairs, check_same_count, pair_problems
+from dsbuild.align.symmetrize import METHODS, Link, symmetrize
+from dsbuild.errors import ConfigError, InputError
+from dsbuild.registry import aligners
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 1024
+"""eflomal's sentence length limit (``MAX_SENT_LEN`` in its C code)."""
+
+_URANDOM = b"/dev/urandom\x00"
+_SEED_FILE = b"seed.bin"
+_PRIORS_FORMAT = 1  # bump when the cached priors' content changes
+
+Corpus = str | os.PathLike[str] | Sequence[str] | Sequence[Sequence[str]]
+
+
+def default_cache_dir() -> Path:
+    """``$DSBUILD_CACHE/align`` or ``~/.cache/dsbuild/align``."""
+    root = os.environ.get("DSBUILD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
+    return Path(root) / "align"
+
+
+@aligners.register("eflomal")
+class EflomalAligner:
+    """Statistical word aligner: eflomal in both directions + symmetrisation.
+
+    Args:
+        symmetrization: ``grow-diag-final-and`` (default), ``grow-diag-final``, ``grow-diag``,
+            ``intersection`` or ``union``.
+        extra_src, extra_tgt: an extra parallel corpus for training: paths to line-aligned
+            whitespace-tokenised text files (``.gz`` allowed) or in-memory lists of lines or
+            token lists. Its pairs never appear in the output. Extra pairs that cannot be aligned
+            (empty, over-long, control characters) are skipped and counted in ``describe()``.
+        use_priors: train on the extra corpus once and reuse the result as priors (default), or
+            align the extra corpus jointly with every call (``False``).
+        lowercase, unicode_form, strip_accents: token normalisation (see
+            :class:`~dsbuild.align.checks.Normalization`); affects only how tokens are matched.
+        seed: random seed (``None``: eflomal's own random seed, not reproducible).
+        model: 1 = IBM1, 2 = HMM, 3 = HMM + fertility (default).
+        n_iterations: iterations per model (IBM1, HMM, fertility); default from eflomal's
+            formula, ``rel_iterations * 5000 / sqrt(number of sentences)``.
+        rel_iterations, n_samplers, null_prior: as in eflomal.
+        threads: 2 aligns the two directions in parallel, 1 one after the other.
+        cache_dir: where the seeded binary copy and priors are cached
+            (default :func:`default_cache_dir`).
+    """
+
+    name = "eflomal"
+
+    def __init__(
+        self,
+        symmetrization: str = "grow-diag-final-and",
+        extra_src: Corpus | None = None,
+        extra_tgt: Corpus | None = None,
+        *,
+        use_priors: bool = True,
+        lowercase: bool = True,
+        unicode_form: str = "NFC",
+        strip_accents: bool = False,
+        seed: int | None = 1,
+        model: int = 3,
+        n_iterations: Sequence[int] | None = None,
+        rel_iterations: float = 1.0,
+        n_samplers: int = 3,
+        null_prior: float = 0.2,
+        threads: int = 2,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if symmetrization not in METHODS:
+            raise ConfigError(f"unknown symmetrization {symmetrization!r}; choose one of {', '.join(METHODS)}")
+        if (extra_src is None) != (extra_tgt is None):
+            raise ConfigError("give both extra_src and extra_tgt (the two sides of the extra corpus), or neither")
+        if model not in (1, 2, 3):
+            raise ConfigError(f"eflomal model must be 1 (IBM1), 2 (HMM) or 3 (HMM+fertility), got {model!r}")
+        if n_iterations is not None:
+            n_iterations = tuple(int(n) for n in n_iterations)
+            if len(n_iterations) != 3 or min(n_iterations) < 0:
+                raise ConfigError("n_iterations must be three non-negative integers (IBM1, HMM, fertility)")
+        if n_samplers < 1 or threads not in (1, 2) or rel_iterations <= 0:
+            raise ConfigError("n_samplers must be >= 1, threads 1 or 2, rel_iterations > 0")
+        if seed is not None and not isinstance(seed, int):
+            raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+        self.symmetrization = symmetrization
+        self.normalization = Normalization(unicode_form=unicode_form, lowercase=lowercase, strip_accents=strip_accents)
+        self.extra_src = extra_src
+        self.extra_tgt = extra_tgt
+        self.use_priors = use_priors
+        self.seed = seed
+        self.model = model
+        self.n_iterations = n_iterations
+        self.rel_iterations = float(rel_iterations)
+        self.n_samplers = int(n_samplers)
+        self.null_prior = float(null_prior)
+        self.threads = threads
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._extra: tuple[list[list[str]], list[list[str]]] | None = None
+        self._extra_stats: dict[str, Any] = {}
+        self._priors: Any = None  # parsed eflomal priors tuple, memoised
+        self._priors_key: str | None = None
+        self.last_timing: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    def align(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> list[Alignment]:
+        """Align tokenised pairs; one symmetrised :class:`Alignment` per pair (0-indexed links)."""
+        forward, reverse = self.align_directions(src, tgt)
+        return [Alignment(tuple(symmetrize(f, r, self.symmetrization))) for f, r in zip(forward, reverse)]
+
+    def align_directions(
+        self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]
+    ) -> tuple[list[list[Link]], list[list[Link]]]:
+        """The two directional alignments before symmetrisation, both as ``(source, target)`` links.
+
+        Useful for direction ensembles or a different symmetrisation per use
+        (:func:`dsbuild.align.symmetrize`).
+        """
+        check_pairs(src, tgt, max_tokens=MAX_TOKENS)
+        t0 = time.perf_counter()
+        norm_src = [[self.normalization(w) for w in s] for s in src]
+        norm_tgt = [[self.normalization(w) for w in t] for t in tgt]
+        priors = None
+        train_src, train_tgt = norm_src, norm_tgt
+        if self.extra_src is not None:
+            if self.use_priors:
+                priors = self._load_or_train_priors()
+            else:
+                extra_src, extra_tgt = self._extra_corpus()
+                train_src, train_tgt = norm_src + extra_src, norm_tgt + extra_tgt
+        t1 = time.perf_counter()
+        forward, reverse = self._run(train_src, train_tgt, priors)
+        self.last_timing = {"prepare_s": t1 - t0, "eflomal_s": time.perf_counter() - t1}
+        return forward[: len(src)], reverse[: len(src)]
+
+    def describe(self) -> dict[str, Any]:
+        """Options, normalisation, seed, eflomal version and extra-corpus facts (for provenance)."""
+        from importlib.metadata import version
+
+        info: dict[str, Any] = {
+            "aligner": self.name,
+            "eflomal_version": version("eflomal"),
+            "symmetrization": self.symmetrization,
+            "normalization": self.normalization.as_dict(),
+            "seed": self.seed,
+            "deterministic": self.seed is not None,
+            "model": self.model,
+            "n_iterations": list(self.n_iterations) if self.n_iterations else "auto",
+            "rel_iterations": self.rel_iterations,
+            "n_samplers": self.n_samplers,
+            "null_prior": self.null_prior,
+            "max_tokens": MAX_TOKENS,
+            "extra_corpus": None,
+        }
+        if self.extra_src is not None:
+            info["extra_corpus"] = {
+                "src": _corpus_label(self.extra_src),
+                "tgt": _corpus_label(self.extra_tgt),
+                "mode": "priors" if self.use_priors else "joint",
+                **self._extra_stats,
+            }
+        return info
+
+    # ------------------------------------------------------------------ extra corpus and priors
+
+    def _extra_corpus(self) -> tuple[list[list[str]], list[list[str]]]:
+        if self._extra is None:
+            src = _read_corpus(self.extra_src, "extra_src")  # type: ignore[arg-type]
+            tgt = _read_corpus(self.extra_tgt, "extra_tgt")  # type: ignore[arg-type]
+            check_same_count(src, tgt, source=f"{_corpus_label(self.extra_src)} / {_corpus_label(self.extra_tgt)}")
+            bad = pair_problems(src, tgt, max_tokens=MAX_TOKENS)
+            keep_src, keep_tgt = [], []
+            skipped_empty = 0
+            for k, (s, t) in enumerate(zip(src, tgt)):
+                if k in bad:
+                    continue
+                if not s or not t:
+                    skipped_empty += 1
+                    continue
+                keep_src.append([self.normalization(w) for w in s])
+                keep_tgt.append([self.normalization(w) for w in t])
+            self._extra_stats = {
+                "pairs_read": len(src),
+                "pairs_used": len(keep_src),
+                "pairs_skipped_invalid": len(bad),
+                "pairs_skipped_empty": skipped_empty,
+            }
+            if bad or skipped_empty:
+                log.warning("extra corpus: skipped %d invalid and %d empty pairs of %d (first: pair %d: %s)",
+                            len(bad), skipped_empty, len(src), min(bad) if bad else -1,
+                            bad[min(bad)] if bad else "")
+            if not keep_src:
+                raise InputError("the extra corpus has no usable sentence pairs",
+                                 source=_corpus_label(self.extra_src),
+                                 hint="pass line-aligned, whitespace-tokenised text with non-empty lines")
+            self._extra = (keep_src, keep_tgt)
+        return self._extra
+
+    def _options_key(self) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        return {
+            "format": _PRIORS_FORMAT,
+            "eflomal": version("eflomal"),
+            "normalization": self.normalization.as_dict(),
+            "seed": self.seed,
+            "model": self.model,
+            "n_iterations": self.n_iterations,
+            "rel_iterations": self.rel_iterations,
+            "n_samplers": self.n_samplers,
+            "null_prior": self.null_prior,
+        }
+
+    def _load_or_train_priors(self) -> Any:
+        """Priors from the extra corpus: from memory, from the disk cache, or trained now."""
+        import eflomal
+
+        if self._priors is not None:
+            return self._priors
+        extra_src, extra_tgt = self._extra_corpus()
+        key = _hash_corpus(extra_src, extra_tgt, self._options_key())
+        path = self.cache_dir / "eflomal-priors" / f"{key}.priors.gz"
+        self._extra_stats["priors_cache"] = str(path)
+        if path.exists():
+            log.info("reusing eflomal priors %s", path)
+            self._extra_stats["priors_reused"] = True
+        else:
+            self._extra_stats["priors_reused"] = False
+            if self.seed is None:
+                log.warning("seed=None: priors trained now are random and will be reused from %s", path)
+            log.info("training eflomal priors on %d extra pairs (cached in %s)", len(extra_src), path)
+            t0 = time.perf_counter()
+            fwd, rev = self._run(extra_src, extra_tgt, None)
+            counts = eflomal.calculate_priors(
+                (" ".join(s) for s in extra_src), (" ".join(t) for t in extra_tgt),
+                (_pharaoh(links) for links in fwd), (_pharaoh(links) for links in rev))
+            buf = io.StringIO()
+            eflomal.write_priors(buf, *counts)
+            _atomic_write(path, gzip.compress(buf.getvalue().encode("utf-8"), mtime=0))
+            self._extra_stats["priors_train_s"] = round(time.perf_counter() - t0, 2)
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            self._priors = eflomal.read_priors(f)
+        self._priors_key = key
+        return self._priors
+
+    # ------------------------------------------------------------------ running the binary
+
+    def _run(
+        self, src: list[list[str]], tgt: list[list[str]], priors: Any
+    ) -> tuple[list[list[Link]], list[list[Link]]]:
+        """Run eflomal on normalised pairs; empty pairs get no links."""
+        import eflomal
+
+        n = len(src)
+        forward: list[list[Link]] = [[] for _ in range(n)]
+        reverse: list[list[Link]] = [[] for _ in range(n)]
+        active = [k for k in range(n) if src[k] and tgt[k]]
+        if not active:
+            return forward, reverse
+        binary = self._binary()
+        with tempfile.TemporaryDirectory(prefix="dsbuild-eflomal-") as tmp:
+            tmpdir = Path(tmp)
+            src_index = _write_text(tmpdir / "src.txt", [src[k] for k in active])
+            tgt_index = _write_text(tmpdir / "tgt.txt", [tgt[k] for k in active])
+            args = [str(binary), "-m", str(self.model), "-s", "src.txt", "-t", "tgt.txt",
+                    "-n", str(self.n_samplers), "-N", repr(self.null_prior), "-q",
+                    "-f", "fwd.links", "-r", "rev.links"]
+            iters = self._iterations(len(active))
+            args += ["-1", str(iters[0])]
+            if self.model >= 2:
+                args += ["-2", str(iters[1])]
+            if self.model >= 3:
+                args += ["-3", str(iters[2])]
+            if priors is not None:
+                with open(tmpdir / "priors.txt", "w", encoding="utf-8") as f:
+                    eflomal.to_eflomal_priors_file(priors, _Index(src_index), _Index(tgt_index), f)
+                args += ["-p", "priors.txt"]
+            if self.seed is not None:
+                (tmpdir / _SEED_FILE.decode()).write_bytes(_seed_bytes(self.seed))
+            env = dict(os.environ)
+            # One thread per direction: samplers then take their random streams in a fixed order.
+            env["OMP_NUM_THREADS"] = f"{self.threads},1"
+            proc = subprocess.run(args, cwd=tmpdir, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"eflomal failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+            fwd_lines = (tmpdir / "fwd.links").read_text(encoding="utf-8").splitlines()
+            rev_lines = (tmpdir / "rev.links").read_text(encoding="utf-8").splitlines()
+        if len(fwd_lines) != len(active) or len(rev_lines) != len(active):
+            raise RuntimeError(f"eflomal wrote {len(fwd_lines)}/{len(rev_lines)} alignment lines for "
+                               f"{len(active)} pairs")
+        for k, f_line, r_line in zip(active, fwd_lines, rev_lines):
+            forward[k] = _parse_links(f_line)
+            reverse[k] = _parse_links(r_line)
+        return forward, reverse
+
+    def _iterations(self, n_sentences: int) -> tuple[int, int, int]:
+        if self.n_iterations is not None:
+            return self.n_iterations  # type: ignore[return-value]
+        # eflomal's own default schedule (eflomal.cython.align).
+        iters = max(2, int(round(self.rel_iterations * 5000 / math.sqrt(n_sentences))))
+        iters4 = max(1, iters // 4)
+        if self.model == 1:
+            return (iters, 0, 0)
+        if self.model == 2:
+            return (max(2, iters4), iters, 0)
+        return (max(2, iters4), iters4, iters)
+
+    def _binary(self) -> Path:
+        original = _find_binary()
+        if self.seed is None:
+            return original
+        return _seeded_binary(original, self.cache_dir)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Index:
+    """Token -> eflomal id (1-based, 0 = NULL) for ``eflomal.to_eflomal_priors_file``."""
+
+    def __init__(self, index: dict[str, int]) -> None:
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, word: str) -> int | None:
+        e = self.index.get(word)
+        return None if e is None else e + 1
+
+
+def _write_text(path: Path, sents: Iterable[Sequence[str]]) -> dict[str, int]:
+    """Write eflomal's numeric text format; returns the vocabulary (token -> 0-based id)."""
+    index: dict[str, int] = {}
+    lines = []
+    for sent in sents:
+        ids = [index.setdefault(w, len(index)) for w in sent]
+        lines.append(f"{len(ids)} {' '.join(map(str, ids))}")
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"{len(lines)} {len(index)}\n")
+        f.write("\n".join(lines))
+        f.write("\n")
+    return index
+
+
+def _parse_links(line: str) -> list[Link]:
+    links = []
+    for item in line.split():
+        a, _, b = item.partition("-")
+        links.append((int(a), int(b)))
+    return sorted(links)
+
+
+def _pharaoh(links: Iterable[Link]) -> str:
+    return " ".join(f"{i}-{j}" for i, j in links)
+
+
+def _seed_bytes(seed: int) -> bytes:
+    # xorshift* must not start from 0; hash the seed to a non-zero 64-bit state.
+    state = int.from_bytes(hashlib.sha256(f"dsbuild-eflomal-seed:{seed}".encode()).digest()[:8], "little") | 1
+    return state.to_bytes(8, "little")
+
+
+def _find_binary() -> Path:
+    import eflomal
+
+    candidate = Path(eflomal.__file__).parent / "bin" / "eflomal"
+    if candidate.is_file():
+        return candidate
+    found = shutil.which("eflomal")
+    if found:
+        return Path(found)
+    raise ConfigError("the eflomal binary was not found next to the eflomal package or on PATH",
+                      ) from None
+
+
+def _seeded_binary(original: Path, cache_dir: Path) -> Path:
+    """A cached copy of the eflomal binary that reads its seed from ``./seed.bin``."""
+    data = original.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    target = cache_dir / f"eflomal-seeded-{digest}"
+    if target.is_file() and os.access(target, os.X_OK):
+        return target
+    if data.count(_URANDOM) != 1:
+        raise ConfigError(
+            f"cannot fix the seed of {original}: expected its seed source '/dev/urandom' exactly once "
+            "(an unknown eflomal build?)",
+        )
+    patched = data.replace(_URANDOM, _SEED_FILE + b"\x00" * (len(_URANDOM) - len(_SEED_FILE)))
+    _atomic_write(target, patched, mode=0o755)
+    return target
+
+
+def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _corpus_label(corpus: Corpus | None) -> str | None:
+    if corpus is None:
+        return None
+    if isinstance(corpus, (str, os.PathLike)):
+        return str(corpus)
+    return f"<in-memory list of {len(corpus)} lines>"
+
+
+def _read_corpus(corpus: Corpus, what: str) -> list[list[str]]:
+    """Lines of a path (``.gz`` allowed) or an in-memory list, as token lists (whitespace split)."""
+    if isinstance(corpus, (str, os.PathLike)):
+        path = Path(corpus)
+        if not path.is_file():
+            raise InputError(f"{what}: file not found", source=path,
+                             hint="give the path of a line-aligned, whitespace-tokenised text file (.gz allowed)")
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8", newline="\n") as f:  # type: ignore[operator]
+                return [line.rstrip("\r\n").split() for line in f]
+        except UnicodeDecodeError as err:
+            raise InputError(f"{what}: not UTF-8 text ({err.reason})", source=path,
+                             hint="convert the file to UTF-8") from None
+    return [line.split() if isinstance(line, str) else list(line) for line in corpus]
+
+
+def _hash_corpus(src: list[list[str]], tgt: list[list[str]], options: dict[str, Any]) -> str:
+    h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
+    for s, t in zip(src, tgt):
+        h.update(" ".join(s).encode("utf-8"))
+        h.update(b"\t")
+        h.update(" ".join(t).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()[:24]
