@@ -94,8 +94,9 @@ def push_dataset(
         repo_id: ``namespace/name`` of the dataset repository (created if missing).
         revision: branch to push to (created from ``main`` if missing); default ``main``.
         private: create the repository private (an existing repository keeps its visibility).
-        create_pr: open a pull request with the upload instead of committing to a branch; no tag
-            is created, since the commit is not on a branch until the pull request is merged.
+        create_pr: open a pull request against ``main`` with the whole upload instead of committing;
+            no tag is created (nor checked), since the commit is not on a branch until the pull
+            request is merged.
         force: when tag ``vX.Y.Z`` exists, push anyway and move the tag to the new commit.
         token: Hub token; default ``HF_TOKEN`` or the token stored by ``hf auth login``.
 
@@ -138,11 +139,11 @@ def push_dataset(
 
     # 2. Repo and branch.
     branch = revision or "main"
-    _call(f"creating dataset repo {repo_id}", endpoint,
-          lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
+    _call(f"creating dataset repo {repo_id}", endpoint, api.create_repo,
+          repo_id, repo_type="dataset", private=private, exist_ok=True)
     if branch != "main":
-        _call(f"creating branch {branch} of {repo_id}", endpoint,
-              lambda: api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True))
+        _call(f"creating branch {branch} of {repo_id}", endpoint, api.create_branch,
+              repo_id, branch=branch, repo_type="dataset", exist_ok=True)
 
     # 3. Data, one config and split at a time.
     target = None if create_pr else branch
@@ -152,17 +153,17 @@ def push_dataset(
             dataset = _load_split(files, split)
             log.info("pushing %s/%s (%d rows, %d shards) to %s@%s", config.name, split, len(dataset), len(files),
                      repo_id, target or "a new pull request")
-            info = _call(f"uploading {config.name}/{split} to {repo_id}", endpoint, lambda: dataset.push_to_hub(
-                repo_id, config_name=config.name, split=split, data_dir=config.name, revision=target,
-                create_pr=target is None, private=private, token=token, num_shards=max(1, len(files)),
-                commit_message=f"{name} {version}: upload config {config.name}, split {split}"))
+            info = _call(f"uploading {config.name}/{split} to {repo_id}", endpoint, dataset.push_to_hub,
+                         repo_id, config_name=config.name, split=split, data_dir=config.name, revision=target,
+                         create_pr=target is None, private=private, token=token, num_shards=max(1, len(files)),
+                         commit_message=f"{name} {version}: upload config {config.name}, split {split}")
             if target is None:  # the first upload opened the pull request; the rest go into it
                 target, pr_url = info.pr_revision, info.pr_url
                 log.info("opened pull request %s (%s)", pr_url, target)
 
     # 4. Our card (replacing the one push_to_hub wrote), provenance and the rejects table.
-    commit = _call(f"uploading the card and provenance to {repo_id}", endpoint,
-                   lambda: _commit_card_and_provenance(api, dataset_dir, repo_id, target, name, version, configs))
+    commit = _call(f"uploading the card and provenance to {repo_id}", endpoint, _commit_card_and_provenance,
+                   api, dataset_dir, repo_id, target, name, version, configs)
     sha = commit.oid
     result = PushResult(repo_id=repo_id, version=version, tag=None, commit_sha=sha, configs=[c.name for c in configs],
                         revision=target or branch, pr_url=pr_url)
@@ -176,11 +177,11 @@ def push_dataset(
         return result
     if old_tag_commit is not None:
         log.warning("--force: moving tag %s of %s from %s to %s", tag, repo_id, old_tag_commit[:12], sha[:12])
-        _call(f"deleting the old tag {tag} of {repo_id}", endpoint,
-              lambda: api.delete_tag(repo_id, tag=tag, repo_type="dataset"))
+        _call(f"deleting the old tag {tag} of {repo_id}", endpoint, api.delete_tag,
+              repo_id, tag=tag, repo_type="dataset")
         result.tag_moved = True
-    _call(f"tagging commit {sha[:12]} of {repo_id} as {tag}", endpoint, lambda: api.create_tag(
-        repo_id, tag=tag, revision=sha, repo_type="dataset", tag_message=f"{name} {version} built by dsbuild"))
+    _call(f"tagging commit {sha[:12]} of {repo_id} as {tag}", endpoint, api.create_tag,
+          repo_id, tag=tag, revision=sha, repo_type="dataset", tag_message=f"{name} {version} built by dsbuild")
     result.tag = tag
     log.info("pushed %s %s to %s@%s, commit %s, tag %s", name, version, repo_id, result.revision, sha[:12], tag)
     return result
@@ -291,10 +292,10 @@ def _commit_card_and_provenance(api: Any, dataset_dir: Path, repo_id: str, revis
                              commit_message=f"{name} {version}: dataset card, provenance and rejects")
 
 
-def _call(what: str, endpoint: str, fn: Callable[[], T]) -> T:
-    """Run one Hub operation; any failure becomes a one-line HubError naming ``what``."""
+def _call(what: str, endpoint: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one Hub operation ``fn(*args, **kwargs)``; any failure becomes a one-line HubError naming ``what``."""
     try:
-        return fn()
+        return fn(*args, **kwargs)
     except HubError:
         raise
     except Exception as err:  # noqa: BLE001 - transport, HTTP and client errors all become one line
