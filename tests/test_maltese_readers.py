@@ -14,7 +14,7 @@ from dsbuild.maltese.readers import (
     FINE_TO_MERGED, MERGED_LABELS, MalteseExample, check_example, read_conllu, read_etymology_tsv, read_text_csv,
     read_token_jsonl,
 )
-from dsbuild.maltese.tokenize import tokenize
+from dsbuild.maltese.tokenizer import tokenize
 
 HEADER = "id\ttoken\tcategory\tcategory_merged\n"
 
@@ -161,3 +161,9 @@ def test_conllu_reader(tmp_path):
 def test_check_example_passes_good_examples():
     ex = check_example(MalteseExample("x", ["a", "b"], {"upos": ["X", "Y"]}), ["upos"])
     assert ex.problem is None
+
+
+def test_tokenizer_follows_treebank_conventions():
+    assert tokenize("Il-kontra-proposta ta' l-Gvern, fil-31/12 tal-mużew (2.5%).") == [
+        "Il-", "kontra-proposta", "ta'", "l-", "Gvern", ",", "fil-", "31/12", "tal-", "mużew", "(", "2.5", "%", ")", "."]
+    assert tokenize("") == []

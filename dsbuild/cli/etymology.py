@@ -112,7 +112,7 @@ def tag(
 ) -> None:
     """Print each token of TEXT with its predicted etymology and transliteration."""
     from dsbuild.maltese.etymology import load_classifier
-    from dsbuild.maltese.tokenize import tokenize
+    from dsbuild.maltese.tokenizer import tokenize
     from dsbuild.maltese.transliterate import default_transliterator
 
     tokens = tokenize(text)

@@ -325,7 +325,7 @@ def read_text_csv(path: str | Path, *, text_column: str = "text", label_column: 
                          hint="name the label column with --set label_column=NAME, or leave it empty")
     ti = header.index(text_column)
     li = header.index(label_column) if label_column is not None else None
-    from dsbuild.maltese.tokenize import tokenize
+    from dsbuild.maltese.tokenizer import tokenize
 
     for n, (lineno, fields) in enumerate(records):
         ex_id = f"{path.stem}-{n}"

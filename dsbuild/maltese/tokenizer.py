@@ -17,7 +17,7 @@ from dsbuild.maltese.resources import nfc
 _WORD = r"[^\W\d_](?:[^\W_]|['’](?=[^\W\d_]))*"
 _TOKEN = re.compile(
     r"\d+(?:[.,/:]\d+)*"                        # numbers, dates, times
-    r"|" + _WORD + r"-(?=[^\W\d_])"             # a hyphenated prefix (article, preposition)
+    r"|" + _WORD + r"-(?=[^\W_])"                # a hyphenated prefix (article, preposition)
     r"|" + _WORD + r"['’]"                       # elided forms: ta' b' pero'
     r"|" + _WORD +
     r"|\S",                                      # any other single character
@@ -36,18 +36,12 @@ def tokenize(text: str) -> list[str]:
     article/preposition form (``il-``, ``tal-``, ``fil-`` ...); ``kontra-proposta`` stays one word."""
     out: list[str] = []
     prefixes = _hyphen_prefixes()
+    glue = False  # the previous token was a hyphenated non-article: join this one to it
     for m in _TOKEN.finditer(nfc(text)):
         tok = m.group()
-        if tok.endswith("-") and len(tok) > 1 and tok.lower() not in prefixes and out is not None:
-            # not an article: glue it to the word that follows (kontra-proposta)
-            out.append(tok)
-            out.append("\x00")  # marker: join with the next token
-            continue
-        if out and out[-1] == "\x00":
-            out.pop()
+        if glue:
             out[-1] += tok
-            continue
-        out.append(tok)
-    if out and out[-1] == "\x00":
-        out.pop()
+        else:
+            out.append(tok)
+        glue = tok.endswith("-") and len(tok) > 1 and tok.lower() not in prefixes
     return out
