@@ -100,10 +100,12 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
             marker = staging / "_markers" / f"{config.name}.{split}.json"
             if marker.exists():
                 done = json.loads(marker.read_text())
+                _restore_context(ctx, done.get("context", {}))
                 log.info("resuming: %s/%s already built (%d rows)", config.name, split, done["counts"]["out"])
             else:
                 done = _run_split(builder, config, split, ctx, staging, shard_rows)
-                _atomic_write_text(marker, json.dumps(done, sort_keys=True))
+                done["context"] = _context_snapshot(ctx)
+                _atomic_write_text(marker, json.dumps(done, sort_keys=True, default=str))
             counts.setdefault(config.name, {})[split] = done["counts"]
             split_files.setdefault(config.name, {})[split] = done["files"]
             reject_tables.append(pq.read_table(staging / done["rejects"]))
@@ -138,6 +140,27 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
     log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
              provenance["totals"]["out"], provenance["totals"]["rejected"])
     return BuildResult(final, counts, provenance)
+
+
+_CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts")
+
+
+def _context_snapshot(ctx: BuildContext) -> dict[str, Any]:
+    """What the builder recorded so far (inputs, models, seeds, quality, facts), JSON-safe.
+
+    Stored in each split marker, so a resumed build still reports what skipped splits recorded.
+    """
+    snap = {part: getattr(ctx, part) for part in _CONTEXT_PARTS}
+    snap["facts"] = {k: v for k, v in ctx.facts.items() if k not in ("split_facts", "current")}
+    return json.loads(json.dumps(snap, sort_keys=True, default=str))
+
+
+def _restore_context(ctx: BuildContext, snap: dict[str, Any]) -> None:
+    """Merge a marker's snapshot into ``ctx``; values recorded in this run (e.g. by prepare) win."""
+    for part in _CONTEXT_PARTS:
+        target = getattr(ctx, part)
+        for key, value in (snap.get(part) or {}).items():
+            target.setdefault(key, value)
 
 
 def _check_names(builder: Builder) -> None:

@@ -72,6 +72,9 @@ def test_resume_after_a_kill_reuses_finished_splits(tmp_path, toy_builders):
     assert not staging.exists()
     fresh = build(ToyBuilder(), tmp_path / "fresh").path
     assert files_of(resumed) == files_of(fresh)
+    prov = json.loads((resumed / "provenance.json").read_text())
+    assert prov["models"][0]["name"] == "toy-model" and prov["seeds"] == {"toy": 13}  # recorded before the kill
+    assert prov["facts"]["first_split_rows"] == 7
     assert validate_dataset(resumed) == []
 
 

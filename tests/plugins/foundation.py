@@ -64,8 +64,10 @@ class ToyBuilder(Builder):
 
     def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
         type(self).calls.append((config.name, split))
-        ctx.add_seed("toy", 13)
-        ctx.add_model("toy-model", revision="abc123", kind="aligner", threshold=0.5)
+        if (config.name, split) == ("a", "train"):  # recorded by one split only: must survive a resume
+            ctx.add_seed("toy", 13)
+            ctx.add_model("toy-model", revision="abc123", kind="aligner", threshold=0.5)
+            ctx.facts["first_split_rows"] = self.options.n
         for i in range(self.options.n):
             if type(self).fail_on == (config.name, split) and i == self.options.n // 2:
                 raise RuntimeError("simulated kill")
