@@ -1,0 +1,99 @@
+"""Helpers shared by the marker and constrained-decoding projectors (private)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from dsbuild.project.base import Projection, Unprojected
+from dsbuild.spans import Example, Span, Token
+
+_WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
+
+# reason codes (stable; shown in rejects tables)
+EMPTY_SOURCE = "empty_source"
+EMPTY_TARGET = "empty_target"
+OVERLAPPING_SPANS = "overlapping_spans"
+MARKER_IN_SOURCE = "marker_in_source"
+
+
+def tokenize(text: str) -> list[Token]:
+    """Word / punctuation tokens with character offsets (for target texts given as plain strings)."""
+    return [Token(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def target_example(source: Example, target: str | Sequence[str] | Example) -> Example:
+    """The target as an :class:`Example` (no spans): kept as given, joined, or tokenised."""
+    if isinstance(target, Example):
+        return Example(id=target.id or source.id, text=target.text, tokens=list(target.tokens), meta=dict(target.meta))
+    if isinstance(target, str):
+        return Example(id=source.id, text=target, tokens=tokenize(target))
+    words = [str(w) for w in target]
+    return Example.from_words(source.id, words) if words else Example(id=source.id, text="", tokens=[])
+
+
+def overlapping(spans: Sequence[Span]) -> tuple[Span, Span] | None:
+    ordered = sorted(spans, key=lambda s: (s.token_start, s.token_end))
+    for a, b in zip(ordered, ordered[1:]):
+        if a.overlaps(b):
+            return a, b
+    return None
+
+
+def reject_all(source: Example, target: Example, reason: str, detail: str, qc: dict[str, Any]) -> Projection:
+    """A projection that rejects the sentence: every source span unprojected with the reason."""
+    return Projection(
+        source=source,
+        target=target.with_spans([]),
+        unprojected=[Unprojected(s, reason, detail) for s in source.spans],
+        rejected=reason,
+        qc={**qc, "reject_detail": detail},
+    )
+
+
+def check_source(source: Example, markers: tuple[str, str] | None = None) -> tuple[str, str] | None:
+    """(reason, detail) when a source cannot be projected by a marker-based method, else None."""
+    if not source.text.strip():
+        return EMPTY_SOURCE, "the source text is empty"
+    pair = overlapping(source.spans)
+    if pair is not None:
+        a, b = pair
+        return OVERLAPPING_SPANS, (
+            f"spans {a.label!r} [{a.token_start}, {a.token_end}) and {b.label!r} [{b.token_start}, {b.token_end}) overlap;"
+            " markers cannot nest: keep one of them"
+        )
+    if markers is not None and any(m in source.text for m in markers):
+        return MARKER_IN_SOURCE, f"the source text already contains a marker ({markers[0]!r} or {markers[1]!r})"
+    return None
+
+
+def mark_source(source: Example, markers: tuple[str, str], spans: Sequence[Span] | None = None) -> str:
+    """The source text with ``markers`` around ``spans`` (default: all), separated by spaces."""
+    spans = sorted(source.spans if spans is None else spans, key=lambda s: s.start)
+    text = source.text
+    out: list[str] = []
+    pos = 0
+    for s in spans:
+        out.append(text[pos : s.start])
+        out.append(f" {markers[0]} {text[s.start:s.end]} {markers[1]} ")
+        pos = s.end
+    out.append(text[pos:])
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+def char_span_to_tokens(target: Example, start: int, end: int) -> tuple[int, int] | None:
+    """Token range ``[i, j)`` covering characters ``[start, end)`` (tokens partly inside included)."""
+    idx = [i for i, t in enumerate(target.tokens) if t.end > start and t.start < end]
+    if not idx:
+        return None
+    return idx[0], idx[-1] + 1
+
+
+def similarity(a: str, b: str) -> float:
+    """String similarity in [0, 1] (rapidfuzz ratio, case-insensitive)."""
+    from rapidfuzz import fuzz
+
+    if not a or not b:
+        return 0.0
+    return fuzz.ratio(a.lower(), b.lower()) / 100.0

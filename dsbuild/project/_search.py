@@ -1,0 +1,347 @@
+"""Branch-and-bound search for marker placements in a fixed template (private helper).
+
+Problem: a template (token ids ``y_0..y_{n-1}``, then EOS) is fixed. ``k`` pairs of markers
+(``open``, ``close``; each a short id sequence) must be inserted at *slots* (slot ``j`` = before
+``y_j``; slot ``n`` = before EOS) so that pair ``i`` covers ``[open_i, close_i)`` with
+``open_i < close_i <= open_{i+1}``. The score of a placement is the model's log-probability of
+the marked sequence given the marked source. Removing the markers gives back the template, by
+construction.
+
+Search: every log-probability is <= 0, so the score of a prefix bounds the score of every
+completion. A node is a prefix ending in a marker. Expanding a node costs ONE teacher-forced
+decoder pass over the rest of the template (continuing from the node's cached keys/values),
+which yields at once
+
+* the exact score of the node's pending marker pieces,
+* ``log p(y_i | prefix, y_<i)`` for every remaining template token, and
+* ``log p(first marker piece | prefix, y_<i)`` at every remaining slot,
+
+so the exact prefix score of EVERY child (next marker at any slot) is known from that one pass.
+Nodes whose bound cannot beat the n-th best complete score are pruned; the search stops when
+nothing is left, and the n best are then exact. Nodes are expanded in order of an estimate (the
+bound plus the parent's scores of the remaining tokens), several per problem per round and all
+problems of a batch in one forward, which finds good incumbents early without affecting exactness.
+The optional heuristic bound also prunes nodes whose *estimate* is below the incumbent (faster,
+not exact).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from dsbuild.project._seq2seq import CacheRef, Row, RowResult, Seq2SeqScorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Problem:
+    """One search: where to put ``n_pairs`` marker pairs in ``content`` given the source ``enc``."""
+
+    enc: int
+    forced: list[int]  # forced target prefix (e.g. a language code): fed, not scored
+    content: list[int]  # the template ids
+    suffix: list[int]  # end of sequence ids (scored)
+    n_pairs: int
+    open_slots: frozenset[int]
+    close_slots: frozenset[int]
+
+    @property
+    def n(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A complete placement: ``slots = (open_0, close_0, open_1, close_1, ...)`` and its log-probability."""
+
+    slots: tuple[int, ...]
+    score: float
+
+
+@dataclass
+class SearchResult:
+    nbest: list[Hypothesis]
+    exact: bool  # False when the budget ran out before the search space was exhausted
+    expansions: int
+
+
+@dataclass
+class _Node:
+    slots: tuple[int, ...]
+    cursor: int  # next template index to emit
+    labels: list[int]  # forced + marked template up to cursor + marker pieces
+    bound: float  # exact log-prob of labels, except the ``pending`` last pieces
+    pending: int
+    estimate: float
+    cache: CacheRef | None
+    cache_len: int  # decoder inputs covered by ``cache`` (0 when none)
+
+
+@dataclass
+class _State:
+    problem: Problem
+    heap: list[tuple[float, int, _Node]] = field(default_factory=list)
+    nbest: list[Hypothesis] = field(default_factory=list)
+    expansions: int = 0
+    gave_up: bool = False
+
+    def threshold(self, n: int) -> float:
+        return self.nbest[n - 1].score if len(self.nbest) >= n else float("-inf")
+
+
+def marked_labels(problem: Problem, slots: Sequence[int], open_ids: Sequence[int], close_ids: Sequence[int]) -> list[int]:
+    """The label sequence (forced + marked template + suffix) of a placement."""
+    out = list(problem.forced)
+    marks = sorted(((s, i) for i, s in enumerate(slots)), key=lambda x: (x[0], x[1]))
+    m = 0
+    for j in range(problem.n + 1):
+        while m < len(marks) and marks[m][0] == j:
+            out += list(open_ids if marks[m][1] % 2 == 0 else close_ids)
+            m += 1
+        if j < problem.n:
+            out.append(problem.content[j])
+    return out + list(problem.suffix)
+
+
+def strip_markers(labels: Sequence[int], slots: Sequence[int], problem: Problem, open_ids: Sequence[int], close_ids: Sequence[int]) -> list[int]:
+    """Inverse of :func:`marked_labels`: remove the inserted marker pieces (by position, not by id)."""
+    out = list(labels)
+    pos = len(problem.forced)
+    removed: list[int] = []
+    marks = sorted(((s, i) for i, s in enumerate(slots)), key=lambda x: (x[0], x[1]))
+    m = 0
+    for j in range(problem.n + 1):
+        while m < len(marks) and marks[m][0] == j:
+            width = len(open_ids if marks[m][1] % 2 == 0 else close_ids)
+            removed.extend(range(pos, pos + width))
+            pos += width
+            m += 1
+        pos += 1
+    drop = set(removed)
+    return [t for i, t in enumerate(out) if i not in drop][len(problem.forced) : len(out) - len(drop) - len(problem.suffix)]
+
+
+def valid_placements(problem: Problem) -> Iterator[tuple[int, ...]]:
+    """Every valid placement (for exhaustive enumeration in tests)."""
+    n, k = problem.n, problem.n_pairs
+
+    def rec(start: int, left: int) -> Iterator[tuple[int, ...]]:
+        if left == 0:
+            yield ()
+            return
+        for o in range(start, n - left + 1):
+            if o not in problem.open_slots:
+                continue
+            for c in range(o + 1, n + 1):
+                if c not in problem.close_slots:
+                    continue
+                for rest in rec(c, left - 1):
+                    yield (o, c) + rest
+
+    yield from rec(0, k)
+
+
+def exhaustive_search(
+    scorer: Seq2SeqScorer, problem: Problem, open_ids: Sequence[int], close_ids: Sequence[int], nbest: int = 5, batch: int = 256
+) -> list[Hypothesis]:
+    """Score every valid placement with a full teacher-forced pass (no cache, no pruning)."""
+    hyps: list[Hypothesis] = []
+    placements = list(valid_placements(problem))
+    skip = len(problem.forced)
+    for b in range(0, len(placements), batch):
+        chunk = placements[b : b + batch]
+        rows = []
+        for slots in chunk:
+            labels = marked_labels(problem, slots, open_ids, close_ids)
+            rows.append(Row(enc=problem.enc, fed=[scorer.start_id] + labels[:-1], targets=labels))
+        for slots, res in zip(chunk, scorer.run(rows, keep_cache=False)):
+            hyps.append(Hypothesis(slots, float(sum(res.target_logp[skip:]))))
+    hyps.sort(key=lambda h: (-h.score, h.slots))
+    return hyps[:nbest]
+
+
+class MarkerSearch:
+    """Exact (or heuristic) n-best marker placement for many problems at once.
+
+    Args:
+        scorer: the model wrapper (with the marked sources already encoded).
+        open_ids / close_ids: marker piece ids (looked up from the tokenizer by the caller).
+        nbest: hypotheses kept per problem.
+        max_expansions: node budget per problem; when exceeded the search gives up
+            (``exact=False``; the incumbents found so far are returned).
+        expand_per_round: nodes expanded per problem in one batched forward.
+        heuristic: also prune nodes whose estimate is below the incumbent (not exact).
+        max_cache_bytes: keys/values kept for pending nodes; beyond it the lowest-priority nodes
+            drop their cache and are recomputed when expanded (memory bounded, result unchanged).
+    """
+
+    def __init__(
+        self,
+        scorer: Seq2SeqScorer,
+        open_ids: Sequence[int],
+        close_ids: Sequence[int],
+        *,
+        nbest: int = 5,
+        max_expansions: int = 200,
+        expand_per_round: int = 4,
+        heuristic: bool = False,
+        max_cache_bytes: int = 512 * 2**20,
+    ) -> None:
+        self.scorer = scorer
+        self.open_ids = list(open_ids)
+        self.close_ids = list(close_ids)
+        self.nbest = nbest
+        self.max_expansions = max_expansions
+        self.expand_per_round = expand_per_round
+        self.heuristic = heuristic
+        self.max_cache_bytes = max_cache_bytes
+        self.rounds = 0
+        self._tie = itertools.count()
+
+    def run(self, problems: Sequence[Problem], roots: Sequence[RowResult] | None = None) -> list[SearchResult]:
+        """Search every problem; ``roots`` are optional results of the root pass already run
+        (the marked source scoring the bare template, e.g. for candidate pruning), reused as is."""
+        states = [_State(p) for p in problems]
+        start = self.scorer.start_id
+        for k, st in enumerate(states):
+            p = st.problem
+            if p.n_pairs == 0:
+                continue
+            root = _Node((), 0, list(p.forced), 0.0, 0, 0.0, None, 0)
+            if roots is not None:
+                ext = root.labels + p.content + p.suffix
+                row = Row(enc=p.enc, fed=[start] + ext[:-1], targets=ext)
+                st.expansions += 1
+                self._expand(st, root, row, roots[k])
+            else:
+                self._push(st, root)
+        while True:
+            rows: list[Row] = []
+            owners: list[tuple[_State, _Node]] = []
+            for st in states:
+                if st.gave_up:
+                    continue
+                thr = st.threshold(self.nbest)
+                taken = 0
+                while st.heap and taken < self.expand_per_round:
+                    node = st.heap[0][2]
+                    if node.bound <= thr or (self.heuristic and node.estimate <= thr):
+                        heapq.heappop(st.heap)
+                        continue
+                    if st.expansions >= self.max_expansions:
+                        st.gave_up = True
+                        break
+                    heapq.heappop(st.heap)
+                    st.expansions += 1
+                    taken += 1
+                    p = st.problem
+                    ext = node.labels + p.content[node.cursor :] + p.suffix
+                    dec = [start] + ext[:-1]
+                    L = node.cache_len if node.cache is not None else 0
+                    rows.append(Row(enc=p.enc, fed=dec[L:], targets=ext[L:], cache=node.cache, prefix=dec[:L]))
+                    owners.append((st, node))
+                if st.gave_up:
+                    st.heap.clear()
+            if not rows:
+                break
+            self.rounds += 1
+            results = self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])
+            for (st, node), row, res in zip(owners, rows, results):
+                self._expand(st, node, row, res)
+            self._bound_memory(states)
+        out = []
+        for st in states:
+            if st.gave_up:
+                log.debug("search gave up after %d expansions", st.expansions)
+            out.append(SearchResult(list(st.nbest), exact=not st.gave_up, expansions=st.expansions))
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _push(self, st: _State, node: _Node) -> None:
+        heapq.heappush(st.heap, (-node.estimate, next(self._tie), node))
+
+    def _expand(self, st: _State, node: _Node, row: Row, res) -> None:  # type: ignore[no-untyped-def]
+        p = st.problem
+        L = node.cache_len if node.cache is not None else 0
+        lp = res.target_logp  # lp[q] predicts ext[L + q]
+        n_lab = len(node.labels)
+        exact = node.bound + sum(lp[n_lab - node.pending - L : n_lab - L]) if node.pending else node.bound
+        thr = st.threshold(self.nbest)
+        if exact <= thr:
+            return
+        base = n_lab - L  # index in lp of template token y_cursor
+        content_lp = lp[base : base + p.n - node.cursor]
+        suffix_lp = lp[base + p.n - node.cursor :]
+        if len(node.slots) == 2 * p.n_pairs:
+            score = exact + sum(content_lp) + sum(suffix_lp)
+            if score > thr:
+                self._add_complete(st, Hypothesis(node.slots, score))
+            return
+        placing_open = len(node.slots) % 2 == 0
+        marker = self.open_ids if placing_open else self.close_ids
+        which = 0 if placing_open else 1
+        pairs_left = p.n_pairs - len(node.slots) // 2
+        rest_total = sum(content_lp) + sum(suffix_lp)
+        running = 0.0
+        for j in range(node.cursor, p.n + 1):
+            if placing_open:
+                ok = j in p.open_slots and j + pairs_left <= p.n
+            else:
+                ok = j in p.close_slots and j > node.cursor
+            if ok:
+                mlp = res.extra_logp[base + j - node.cursor][which]
+                bound = exact + running + mlp
+                if bound > thr:
+                    # estimate: the parent's scores of the rest, and the same marker cost for every marker still to place
+                    markers_after = 2 * p.n_pairs - len(node.slots) - 1
+                    estimate = bound + (rest_total - running) + markers_after * mlp
+                    if not (self.heuristic and estimate <= thr):
+                        child_labels = node.labels + p.content[node.cursor : j] + marker
+                        cache_len = n_lab + (j - node.cursor) + 1  # decoder inputs [start] + labels up to marker[0]
+                        cache = None
+                        if res.cache is not None:
+                            cache = CacheRef([(k[:, :cache_len], v[:, :cache_len]) for k, v in res.cache.layers], cache_len)
+                        child = _Node(node.slots + (j,), j, child_labels, bound, len(marker) - 1, estimate, cache, cache_len)
+                        self._push(st, child)
+            if j < p.n:
+                running += content_lp[j - node.cursor]
+                if exact + running <= thr:
+                    break  # every later slot only adds negative terms
+
+    def _add_complete(self, st: _State, hyp: Hypothesis) -> None:
+        st.nbest.append(hyp)
+        st.nbest.sort(key=lambda h: (-h.score, h.slots))
+        del st.nbest[self.nbest :]
+
+    def _bound_memory(self, states: Sequence[_State]) -> None:
+        """Drop caches of the lowest-priority pending nodes when the kept keys/values exceed the budget."""
+        entries = [(entry[0], entry[2]) for st in states for entry in st.heap if entry[2].cache is not None]
+        refs: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        for _, node in entries:
+            ptr, size = _storage(node.cache)  # type: ignore[arg-type]
+            refs[ptr] = refs.get(ptr, 0) + 1
+            sizes[ptr] = size
+        total = sum(sizes.values())
+        if total <= self.max_cache_bytes:
+            return
+        entries.sort(key=lambda e: -e[0])  # heap keys are -estimate: worst first
+        for _, node in entries:
+            ptr, _ = _storage(node.cache)  # type: ignore[arg-type]
+            node.cache, node.cache_len = None, 0
+            refs[ptr] -= 1
+            if refs[ptr] == 0:
+                total -= sizes[ptr]
+            if total <= self.max_cache_bytes:
+                break
+
+
+def _storage(cache: CacheRef) -> tuple[int, int]:
+    """(identity, approximate bytes) of the batch tensors a cache view keeps alive."""
+    storage = cache.layers[0][0].untyped_storage()
+    return storage.data_ptr(), storage.nbytes() * 2 * len(cache.layers)

@@ -1,0 +1,377 @@
+"""Teacher-forced scoring on a transformers encoder-decoder, with per-row KV-cache reuse.
+
+Private helper of the constrained-decoding projector. One :class:`Seq2SeqScorer` wraps a loaded
+model + tokenizer and offers:
+
+* :meth:`encode` — run the encoder once per (marked) source;
+* :meth:`run` — one batched decoder forward over many *rows*; each row continues its own prefix
+  (whose self-attention keys/values are reused from an earlier forward) with new tokens, and
+  returns the log-probabilities of given next tokens plus of a few "extra" token ids (the
+  markers) at every new position, and a cache handle for the row's extended prefix.
+
+Rows in one batch have different prefix lengths. The cache is laid out left-padded (row ``r``'s
+keys sit at ``[C - c_r, C)``, the new tokens at ``[C, C + F)``), so a row's valid keys are always
+contiguous and a child can reuse its parent's keys as a *view*, without copying. Position
+embeddings are then corrected per row by a forward hook on the decoder's position module (the
+library computes one position offset for the whole batch). For model families whose position
+module we do not know, cache reuse is switched off and every row is recomputed from position 0
+(same results, more compute).
+
+Memory: log-probabilities are computed in chunks of positions, so the ``rows x length x vocab``
+logits tensor never exists in full.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Upper bound of logits elements materialised at once (rows x positions x vocab chunks).
+_LOGITS_CHUNK_ELEMENTS = 8_000_000
+
+
+@dataclass
+class CacheRef:
+    """Self-attention keys/values of a prefix: views into one batch's cache tensors.
+
+    ``layers[l] = (keys, values)`` each ``(heads, length, head_dim)``.
+    """
+
+    layers: list[tuple[Any, Any]]
+    length: int
+
+    def nbytes(self) -> int:
+        return sum(k.numel() * k.element_size() * 2 for k, _ in self.layers)
+
+
+
+@dataclass
+class Row:
+    """One row of a batched decoder forward.
+
+    ``prefix`` are the decoder input ids already covered by ``cache`` (``cache.length`` of them,
+    or none when ``cache`` is None); ``fed`` are the new decoder input ids; ``targets[i]`` is the
+    id whose log-probability is wanted after ``fed[i]`` (the next token).
+    """
+
+    enc: int
+    fed: list[int]
+    targets: list[int]
+    cache: CacheRef | None = None
+    prefix: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RowResult:
+    """Log-probabilities after each fed token: of the target and of each extra id."""
+
+    target_logp: list[float]
+    extra_logp: list[list[float]]  # [position][extra index]
+    cache: CacheRef | None  # covers prefix + fed (length prefix_len + len(fed))
+
+
+class Seq2SeqScorer:
+    """Batched teacher-forced scoring with a transformers seq2seq model (Marian, M2M100/NLLB, mBART...).
+
+    Args:
+        model: a loaded ``AutoModelForSeq2SeqLM`` (eval mode is set here).
+        tokenizer: its tokenizer.
+        src_code / tgt_code: model language codes (NLLB / M2M100 / mBART), or None (Marian).
+        use_cache: reuse decoder keys/values of shared prefixes (when the family is supported).
+        max_batch_tokens: rows are split so that rows x (cache + new) positions stay below this.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        src_code: str | None = None,
+        tgt_code: str | None = None,
+        use_cache: bool = True,
+        max_batch_tokens: int = 16384,
+    ) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.src_code = src_code
+        self.tgt_code = tgt_code
+        self.max_batch_tokens = max_batch_tokens
+        self.decoder = model.get_decoder()
+        self.encoder = model.get_encoder()
+        self.lm_head = model.get_output_embeddings()
+        self.logits_bias = getattr(model, "final_logits_bias", None)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.pad_id = model.config.pad_token_id
+        start = model.config.decoder_start_token_id
+        self.start_id = start if start is not None else model.config.eos_token_id
+        self._positions = _position_lookup(self.decoder)
+        self.use_cache = bool(use_cache and self._positions is not None)
+        if use_cache and self._positions is None:
+            log.info("KV-cache reuse off: unknown position embedding %s", type(getattr(self.decoder, "embed_positions", None)))
+        self.forward_calls = 0
+        self.forward_rows = 0
+        self._cross: dict[int, list[tuple[Any, Any]]] = {}
+        self._enc_states: list[Any] = []
+        self._enc_len: list[int] = []
+
+    # ------------------------------------------------------------------ tokenisation
+    def _set_langs(self) -> None:
+        if self.src_code is not None and hasattr(self.tokenizer, "src_lang"):
+            self.tokenizer.src_lang = self.src_code
+        if self.tgt_code is not None and hasattr(self.tokenizer, "tgt_lang"):
+            self.tokenizer.tgt_lang = self.tgt_code
+
+    def target_ids(self, text: str) -> tuple[list[int], list[int], list[int]]:
+        """Split the tokenised target into (forced special prefix, content, special suffix)."""
+        self._set_langs()
+        ids = list(self.tokenizer(text_target=text)["input_ids"])
+        special = set(self.tokenizer.all_special_ids)
+        i = 0
+        while i < len(ids) and ids[i] in special:
+            i += 1
+        j = len(ids)
+        while j > i and ids[j - 1] in special:
+            j -= 1
+        return ids[:i], ids[i:j], ids[j:]
+
+    def target_piece_ids(self, text: str) -> list[int]:
+        """Ids of ``text`` on the target side, without special tokens."""
+        self._set_langs()
+        return list(self.tokenizer(text_target=text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    # ------------------------------------------------------------------ encoder
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[int]:
+        """Encode sources; returns their encoder-row indices for :class:`Row.enc`."""
+        torch = self.torch
+        self._set_langs()
+        out: list[int] = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        rows: dict[int, int] = {}
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            batch = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with torch.inference_mode():
+                hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            lengths = batch["attention_mask"].sum(-1).tolist()
+            for r, i in enumerate(idx):
+                rows[i] = len(self._enc_states)
+                self._enc_states.append(hidden[r, : lengths[r]])
+                self._enc_len.append(int(lengths[r]))
+        out = [rows[i] for i in range(len(texts))]
+        return out
+
+    def release(self, enc_rows: Sequence[int]) -> None:
+        """Free encoder states and cross-attention caches of finished rows."""
+        for e in enc_rows:
+            self._enc_states[e] = None
+            self._cross.pop(e, None)
+
+    # ------------------------------------------------------------------ decoder
+    def run(self, rows: Sequence[Row], extra_ids: Sequence[int] = (), keep_cache: bool = True) -> list[RowResult]:
+        """Batched forward of ``rows``; chunked so each chunk stays below ``max_batch_tokens``."""
+        results: list[RowResult | None] = [None] * len(rows)
+        order = sorted(range(len(rows)), key=lambda i: (self._prefix_len(rows[i]) + len(rows[i].fed)))
+        chunk: list[int] = []
+        longest = 0
+        for i in order:
+            size = self._prefix_len(rows[i]) + len(rows[i].fed)
+            if chunk and max(longest, size) * (len(chunk) + 1) > self.max_batch_tokens:
+                for j, res in zip(chunk, self._run_chunk([rows[j] for j in chunk], extra_ids, keep_cache)):
+                    results[j] = res
+                chunk, longest = [], 0
+            chunk.append(i)
+            longest = max(longest, size)
+        if chunk:
+            for j, res in zip(chunk, self._run_chunk([rows[j] for j in chunk], extra_ids, keep_cache)):
+                results[j] = res
+        return results  # type: ignore[return-value]
+
+    def _prefix_len(self, row: Row) -> int:
+        return row.cache.length if (row.cache is not None and self.use_cache) else len(row.prefix)
+
+    def _run_chunk(self, rows: Sequence[Row], extra_ids: Sequence[int], keep_cache: bool) -> list[RowResult]:
+        torch = self.torch
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        # Without cache reuse a row re-feeds its whole prefix.
+        fed: list[list[int]] = []
+        cached: list[CacheRef | None] = []
+        for row in rows:
+            if row.cache is not None and self.use_cache:
+                assert row.cache.length == len(row.prefix), "cache does not cover the prefix"
+                fed.append(list(row.fed))
+                cached.append(row.cache)
+            else:
+                fed.append(list(row.prefix) + list(row.fed))
+                cached.append(None)
+        n = len(rows)
+        C = max((c.length for c in cached if c is not None), default=0)
+        F = max(len(f) for f in fed)
+        dev = self.device
+        input_ids = torch.full((n, F), self.pad_id, dtype=torch.long, device=dev)
+        mask = torch.zeros((n, C + F), dtype=torch.long, device=dev)
+        positions = torch.zeros((n, F), dtype=torch.long, device=dev)
+        for r, (f, c) in enumerate(zip(fed, cached)):
+            clen = c.length if c is not None else 0
+            input_ids[r, : len(f)] = torch.tensor(f, dtype=torch.long)
+            mask[r, C - clen : C + len(f)] = 1
+            positions[r] = torch.arange(clen, clen + F)
+        n_layers = len(self.decoder.layers)
+        self_data = None
+        if C > 0:
+            self_data = []
+            for layer in range(n_layers):
+                ref = next(c for c in cached if c is not None).layers[layer][0]
+                heads, _, hd = ref.shape
+                keys = torch.zeros((n, heads, C, hd), dtype=ref.dtype, device=dev)
+                values = torch.zeros_like(keys)
+                for r, c in enumerate(cached):
+                    if c is not None:
+                        keys[r, :, C - c.length :] = c.layers[layer][0]
+                        values[r, :, C - c.length :] = c.layers[layer][1]
+                self_data.append((keys, values))
+        # Cross-attention keys/values: reuse when every row's source was seen before.
+        have_cross = all(row.enc in self._cross for row in rows)
+        S = max(self._enc_len[row.enc] for row in rows)
+        enc_mask = torch.zeros((n, S), dtype=torch.long, device=dev)
+        for r, row in enumerate(rows):
+            enc_mask[r, : self._enc_len[row.enc]] = 1
+        cross_data = None
+        if have_cross:
+            cross_data = []
+            for layer in range(n_layers):
+                k0 = self._cross[rows[0].enc][layer][0]
+                keys = torch.zeros((n, k0.shape[0], S, k0.shape[2]), dtype=k0.dtype, device=dev)
+                values = torch.zeros_like(keys)
+                for r, row in enumerate(rows):
+                    k, v = self._cross[row.enc][layer]
+                    keys[r, :, : k.shape[1]] = k
+                    values[r, :, : v.shape[1]] = v
+                cross_data.append((keys, values))
+            d_model = self._enc_states[rows[0].enc].shape[-1] if self._enc_states[rows[0].enc] is not None else k0.shape[0] * k0.shape[2]
+            enc_hidden = torch.zeros((1, 1, 1), dtype=self.dtype, device=dev).expand(n, S, d_model)
+        else:
+            first = next(self._enc_states[row.enc] for row in rows)
+            enc_hidden = torch.zeros((n, S, first.shape[-1]), dtype=first.dtype, device=dev)
+            for r, row in enumerate(rows):
+                state = self._enc_states[row.enc]
+                enc_hidden[r, : state.shape[0]] = state
+        self_cache = DynamicCache(ddp_cache_data=self_data) if self_data is not None else DynamicCache()
+        cross_cache = DynamicCache(ddp_cache_data=cross_data) if cross_data is not None else DynamicCache()
+        cache = EncoderDecoderCache(self_cache, cross_cache)
+
+        hook = None
+        if self._positions is not None:
+            lookup = self._positions
+            hook = self.decoder.embed_positions.register_forward_hook(lambda _m, _a, _o: lookup(positions))
+        try:
+            with torch.inference_mode():
+                out = self.decoder(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    encoder_hidden_states=enc_hidden,
+                    encoder_attention_mask=enc_mask,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+        finally:
+            if hook is not None:
+                hook.remove()
+        self.forward_calls += 1
+        self.forward_rows += n
+        hidden = out.last_hidden_state  # (n, F, d)
+        new_cache = out.past_key_values
+        if not have_cross:
+            for r, row in enumerate(rows):
+                if row.enc not in self._cross:
+                    L = self._enc_len[row.enc]
+                    self._cross[row.enc] = [
+                        (layer.keys[r, :, :L], layer.values[r, :, :L]) for layer in new_cache.cross_attention_cache.layers
+                    ]
+        targets = torch.full((n, F), self.pad_id, dtype=torch.long, device=dev)
+        for r, row in enumerate(rows):
+            t = row.targets
+            off = len(fed[r]) - len(row.fed)  # positions of a re-fed prefix carry no wanted target
+            targets[r, off : off + len(t)] = torch.tensor(t, dtype=torch.long)
+        target_lp, extra_lp = self._log_probs(hidden, targets, list(extra_ids))
+        results = []
+        self_layers = new_cache.self_attention_cache.layers
+        for r, row in enumerate(rows):
+            off = len(fed[r]) - len(row.fed)
+            m = len(row.fed)
+            res_cache = None
+            if keep_cache and self.use_cache:
+                clen = cached[r].length if cached[r] is not None else 0
+                start = C - clen
+                res_cache = CacheRef(
+                    [(layer.keys[r, :, start : C + len(fed[r])], layer.values[r, :, start : C + len(fed[r])]) for layer in self_layers],
+                    clen + len(fed[r]),
+                )
+            results.append(
+                RowResult(
+                    target_logp=target_lp[r, off : off + m].tolist(),
+                    extra_logp=extra_lp[r, off : off + m].tolist() if extra_ids else [[] for _ in range(m)],
+                    cache=res_cache,
+                )
+            )
+        return results
+
+    def _log_probs(self, hidden: Any, targets: Any, extra_ids: list[int]) -> tuple[Any, Any]:
+        """log p(target) and log p(extra ids) at every position, in chunks over positions."""
+        torch = self.torch
+        n, F, d = hidden.shape
+        flat = hidden.reshape(n * F, d)
+        flat_t = targets.reshape(n * F)
+        vocab = self.lm_head.weight.shape[0]
+        step = max(1, _LOGITS_CHUNK_ELEMENTS // max(vocab, 1))
+        t_out = torch.empty(n * F, dtype=hidden.dtype, device=hidden.device)
+        e_out = torch.empty((n * F, len(extra_ids)), dtype=hidden.dtype, device=hidden.device)
+        extra = torch.tensor(extra_ids, dtype=torch.long, device=hidden.device)
+        with torch.inference_mode():
+            for s in range(0, n * F, step):
+                logits = self.lm_head(flat[s : s + step])
+                if self.logits_bias is not None:
+                    logits = logits + self.logits_bias.reshape(-1)[: logits.shape[-1]]
+                if self.pad_id is not None:
+                    logits[:, self.pad_id] = float("-inf")  # never an output token (as in generation)
+                lse = torch.logsumexp(logits, dim=-1)
+                t_out[s : s + step] = logits.gather(1, flat_t[s : s + step, None]).squeeze(1) - lse
+                if len(extra_ids):
+                    e_out[s : s + step] = logits[:, extra] - lse[:, None]
+        return t_out.reshape(n, F), e_out.reshape(n, F, len(extra_ids))
+
+
+def _position_lookup(decoder: Any) -> Callable[[Any], Any] | None:
+    """A function positions -> position embeddings for known decoder families, else None."""
+    module = getattr(decoder, "embed_positions", None)
+    if module is None:
+        return None
+    name = type(module).__name__
+    if name in ("MarianSinusoidalPositionalEmbedding",):
+        return lambda pos: module.weight[pos]
+    if name in ("MBartLearnedPositionalEmbedding", "BartLearnedPositionalEmbedding"):
+        offset = getattr(module, "offset", 2)
+        return lambda pos: module.weight[pos + offset]
+    if name in ("M2M100SinusoidalPositionalEmbedding", "NllbMoeSinusoidalPositionalEmbedding"):
+        pad = module.padding_idx
+
+        def m2m(pos: Any) -> Any:
+            need = int(pos.max()) + pad + 2
+            if need > module.weights.shape[0]:
+                module.make_weights(need + 8, module.embedding_dim, pad)
+            return module.weights[pos + pad + 1]
+
+        return m2m
+    return None

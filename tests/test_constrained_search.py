@@ -1,0 +1,127 @@
+"""The constrained search against exhaustive enumeration (random-weight Marian, float64)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsbuild.project._search import MarkerSearch, Problem, exhaustive_search, marked_labels, strip_markers, valid_placements
+from dsbuild.project._seq2seq import Seq2SeqScorer
+from dsbuild.project._common import target_example
+from dsbuild.project.constrained import allowed_slots, marker_token_ids, piece_char_spans
+from dsbuild.spans import Example
+
+# (marked source, template, number of pairs)
+CASES = [
+    ("the [ cat ] sat on [ a mat ] .", "red dog saw Paris", 2),
+    ("John [ met ] Mary", "the cat sat near Berlin while Mary walked", 1),
+    ("[ big ] dog walked [ quickly ] to [ London ]", "big tree in city river", 3),
+    ("[ Mary ] saw [ John ]", "John met Mary at noon.", 2),
+    ("a [ red house ] near the river", "the cat sat on a mat near Paris.", 1),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add contention on a shared 2-core box
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(random_marian):
+    model, tok = random_marian
+    scorer = Seq2SeqScorer(model, tok)
+    open_ids, close_ids = marker_token_ids(scorer, ("[", "]"))
+    encs = scorer.encode([c[0] for c in CASES])
+    problems = []
+    for (src, tmpl, k), e in zip(CASES, encs):
+        forced, content, suffix = scorer.target_ids(tmpl)
+        n = len(content)
+        problems.append(Problem(e, forced, content, suffix, k, frozenset(range(n)), frozenset(range(1, n + 1))))
+    return scorer, open_ids, close_ids, problems
+
+
+def _check_same(found, expected):
+    assert [h.slots for h in found] == [h.slots for h in expected]
+    for a, b in zip(found, expected):
+        assert a.score == pytest.approx(b.score, abs=1e-7)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_search_equals_exhaustive_nbest(setup, use_cache):
+    scorer, open_ids, close_ids, problems = setup
+    scorer.use_cache = use_cache
+    try:
+        search = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6)
+        results = search.run(problems)
+    finally:
+        scorer.use_cache = True
+    for problem, res in zip(problems, results):
+        assert res.exact
+        _check_same(res.nbest, exhaustive_search(scorer, problem, open_ids, close_ids, nbest=5))
+
+
+def test_search_multi_piece_markers_are_looked_up(setup):
+    scorer, open_ids, close_ids, _ = setup
+    # this tokenizer splits " [" into "▁" + "[" : the search must handle multi-piece markers
+    assert len(open_ids) == 2 and scorer.decode(open_ids).strip() == "["
+    assert scorer.tokenizer.convert_ids_to_tokens(close_ids)[-1] == "]"
+
+
+def test_search_restricted_slots_equals_exhaustive(setup):
+    scorer, open_ids, close_ids, problems = setup
+    restricted = []
+    for p in problems:
+        opens = frozenset(j for j in p.open_slots if j % 2 == 0) or p.open_slots
+        closes = frozenset(j for j in p.close_slots if j != p.n) or p.close_slots
+        restricted.append(Problem(p.enc, p.forced, p.content, p.suffix, min(p.n_pairs, 2), opens, closes))
+    results = MarkerSearch(scorer, open_ids, close_ids, nbest=3, max_expansions=10**6).run(restricted)
+    for problem, res in zip(restricted, results):
+        expected = exhaustive_search(scorer, problem, open_ids, close_ids, nbest=3)
+        _check_same(res.nbest, expected)
+        for h in res.nbest:
+            assert all(h.slots[i] in problem.open_slots for i in range(0, len(h.slots), 2))
+
+
+def test_memory_bound_does_not_change_result(setup):
+    scorer, open_ids, close_ids, problems = setup
+    free = MarkerSearch(scorer, open_ids, close_ids, nbest=3, max_expansions=10**6).run(problems)
+    tight = MarkerSearch(scorer, open_ids, close_ids, nbest=3, max_expansions=10**6, max_cache_bytes=1).run(problems)
+    for a, b in zip(free, tight):
+        _check_same(b.nbest, a.nbest)
+
+
+def test_heuristic_bound_is_valid_and_not_better_than_exact(setup):
+    scorer, open_ids, close_ids, problems = setup
+    exact = MarkerSearch(scorer, open_ids, close_ids, nbest=1, max_expansions=10**6).run(problems)
+    fast = MarkerSearch(scorer, open_ids, close_ids, nbest=1, max_expansions=10**6, heuristic=True).run(problems)
+    for problem, e, f in zip(problems, exact, fast):
+        assert f.expansions <= e.expansions
+        if f.nbest:
+            assert f.nbest[0].score <= e.nbest[0].score + 1e-9
+            assert f.nbest[0].slots in set(valid_placements(problem))
+
+
+def test_budget_exhaustion_reports_not_exact(setup):
+    scorer, open_ids, close_ids, problems = setup
+    res = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=2).run(problems[2:3])[0]
+    assert not res.exact and res.expansions <= 2
+
+
+def test_markers_removed_give_template(setup):
+    scorer, open_ids, close_ids, problems = setup
+    for p, (_, template, _) in zip(problems, CASES):
+        target = target_example(Example.from_words("t", ["x"]), template)
+        opens, closes = allowed_slots(piece_char_spans(scorer, p.content, template), target)
+        for slots in list(valid_placements(p))[:50]:
+            labels = marked_labels(p, slots, open_ids, close_ids)
+            assert strip_markers(labels, slots, p, open_ids, close_ids) == p.content
+            assert len(labels) == len(p.forced) + p.n + len(p.suffix) + p.n_pairs * (len(open_ids) + len(close_ids))
+            if not (all(s in opens for s in slots[::2]) and all(s in closes for s in slots[1::2])):
+                continue  # inside a word: the text check below is about word-boundary slots
+            text = scorer.decode(labels)
+            # same characters (a marker before punctuation may change a space, never a character)
+            assert "".join(text.replace("[", "").replace("]", "").split()) == "".join(template.split())
