@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -148,18 +150,18 @@ def push_dataset(
     # 3. Data, one config and split at a time.
     target = None if create_pr else branch
     pr_url: str | None = None
-    for config in configs:
-        for split, files in config.splits.items():
+    for config, split, files in ((c, s, f) for c in configs for s, f in c.splits.items()):
+        with _quiet_num_proc_notice():
             dataset = _load_split(files, split)
-            log.info("pushing %s/%s (%d rows, %d shards) to %s@%s", config.name, split, len(dataset), len(files),
+            log.info("pushing %s/%s (%d rows, %d shard(s)) to %s@%s", config.name, split, len(dataset), len(files),
                      repo_id, target or "a new pull request")
             info = _call(f"uploading {config.name}/{split} to {repo_id}", endpoint, dataset.push_to_hub,
                          repo_id, config_name=config.name, split=split, data_dir=config.name, revision=target,
                          create_pr=target is None, private=private, token=token, num_shards=max(1, len(files)),
                          commit_message=f"{name} {version}: upload config {config.name}, split {split}")
-            if target is None:  # the first upload opened the pull request; the rest go into it
-                target, pr_url = info.pr_revision, info.pr_url
-                log.info("opened pull request %s (%s)", pr_url, target)
+        if target is None:  # the first upload opened the pull request; the rest go into it
+            target, pr_url = info.pr_revision, info.pr_url
+            log.info("opened pull request %s (%s)", pr_url, target)
 
     # 4. Our card (replacing the one push_to_hub wrote), provenance and the rejects table.
     commit = _call(f"uploading the card and provenance to {repo_id}", endpoint, _commit_card_and_provenance,
@@ -290,6 +292,23 @@ def _commit_card_and_provenance(api: Any, dataset_dir: Path, repo_id: str, revis
     operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
     return api.create_commit(repo_id, operations=operations, repo_type="dataset", revision=revision,
                              commit_message=f"{name} {version}: dataset card, provenance and rejects")
+
+
+class _DropNumProcNotice(logging.Filter):
+    """push_to_hub warns 'Setting num_proc from 1 back to 1 ...' for every one-shard split: noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Setting num_proc from")
+
+
+@contextmanager
+def _quiet_num_proc_notice() -> Iterator[None]:
+    logger, notice_filter = logging.getLogger("datasets.arrow_dataset"), _DropNumProcNotice()
+    logger.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice_filter)
 
 
 def _call(what: str, endpoint: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -34,9 +34,11 @@ def push(
 ) -> None:
     """Push a built dataset to the Hugging Face Hub, one config at a time, then tag the commit vX.Y.Z.
 
-    The version comes from the dataset's provenance.json. Pushing a version whose tag already exists is
-    refused (before anything is uploaded) unless --force. The tag is only created once every file is
-    uploaded, so a failed push leaves no tag behind. The Hub endpoint is HF_ENDPOINT (default huggingface.co).
+    The version comes from provenance.json. A version whose tag exists is refused before any upload, unless --force.
+
+    The tag is created only after every file is uploaded: a failed push leaves no tag behind.
+
+    The Hub endpoint is HF_ENDPOINT (default https://huggingface.co).
     """
     from dsbuild.hub import push_dataset  # late import: keeps `dsbuild --help` fast
 
@@ -48,10 +50,8 @@ def push(
         moved = " (moved from its previous commit)" if result.tag_moved else ""
         typer.echo(f"Tagged {result.tag}{moved}: load it with "
                    f"datasets.load_dataset({result.repo_id!r}, CONFIG, revision={result.tag!r})")
-    if result.pr_url:
+    if result.pr_url:  # push_dataset has logged why there is no tag
         typer.echo(f"Pull request: {result.pr_url}")
-    for note in result.notes:
-        typer.echo(f"Note: {note}")
 
 
 def register(app: typer.Typer) -> None:
