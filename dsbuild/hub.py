@@ -37,6 +37,7 @@ from dsbuild.errors import HubError
 log = logging.getLogger(__name__)
 
 SEMVER = re.compile(r"\d+\.\d+\.\d+")
+REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 EXTRA_FILES = ("provenance.json", "quality.json", "rejects.parquet")
 #: data files dsbuild (and push_to_hub) name CONFIG/SPLIT-0000i-of-0000N.parquet; only these and
 #: EXTRA_FILES are ever deleted from a repo, so files a user added by hand are left alone
@@ -110,6 +111,9 @@ def push_dataset(
             dataset, or the Hub failed; the message is one line and says what to do.
     """
     dataset_dir = Path(dataset_dir)
+    if not REPO_ID.fullmatch(repo_id):
+        raise HubError(f"repo id {repo_id!r} must be namespace/name, e.g. your-user/europarl-ner "
+                       f"(letters, digits, '-', '_', '.')")
     name, version, configs = _read_built_dataset(dataset_dir)
     tag = f"v{version}"
     if create_pr and revision not in (None, "main"):

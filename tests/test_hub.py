@@ -238,7 +238,8 @@ def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, bui
     assert len(lines) == 1 and lines[0].startswith("error: no Hugging Face token"), result.output
 
 
-def test_stored_and_env_tokens_are_found(no_token: Path, built_europarl: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stored_and_env_tokens_are_found(no_token: Path, offline: None, built_europarl: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # past the token check, the next refusal is offline mode: proof the token was found
     no_token.parent.mkdir(parents=True)
     no_token.write_text("stored-token")
@@ -250,8 +251,15 @@ def test_stored_and_env_tokens_are_found(no_token: Path, built_europarl: Path, m
         push_dataset(built_europarl, "test-user/env")
 
 
-def test_offline_mode_is_refused_with_a_hint(built_europarl: Path) -> None:
-    # the suite runs with HF_HUB_OFFLINE=1 (tests/conftest.py)
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=1 as huggingface_hub sees it (the suite sets it too, in tests/conftest.py)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_offline_mode_is_refused_with_a_hint(offline: None, built_europarl: Path) -> None:
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
         push_dataset(built_europarl, "test-user/offline", token="x")
 
@@ -284,6 +292,12 @@ def test_features_that_differ_from_provenance_are_refused(built_europarl: Path, 
     (copy / "provenance.json").write_text(json.dumps(prov))
     with pytest.raises(HubError, match="features differ from those in provenance.json for es/test"):
         push_dataset(copy, "test-user/x", token="x")
+
+
+@pytest.mark.parametrize("repo_id", ["europarl-ner", "a/b/c", "me/bad name", ""])
+def test_repo_id_must_be_namespace_slash_name(built_europarl: Path, repo_id: str) -> None:
+    with pytest.raises(HubError, match="must be namespace/name"):
+        push_dataset(built_europarl, repo_id, token="x")
 
 
 def test_create_pr_with_a_branch_is_refused(built_europarl: Path) -> None:
