@@ -55,16 +55,17 @@ class NliPair:
 def load_nli(source: str | Path, *, split: str = "test", hub_config: str | None = None, language: str = "",
              columns: dict[str, str] | None = None, label_names: Sequence[str] | None = None,
              drop_unknown: bool = False, limit: int | None = None) -> list[NliPair]:
-    """Load NLI pairs from a local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.txt``) or a Hub id."""
+    """Load NLI pairs from a local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.txt``), or through
+    ``datasets.load_dataset`` from a Hub id or a local dataset folder."""
     path = Path(source)
     if path.is_file():
         records = _read_local(path)
         names = list(label_names) if label_names else list(DEFAULT_INT_LABELS)
         src = str(path)
-    elif path.suffix.lower() in LOCAL_SUFFIXES or str(source).startswith((".", "/", "~")) or path.exists():
+    elif not path.is_dir() and (path.suffix.lower() in LOCAL_SUFFIXES or str(source).startswith((".", "/", "~"))):
         raise InputError("file not found (or not a regular file)", source=path,
                          hint="check the path, or give a Hub dataset id such as 'stanfordnlp/snli'")
-    else:
+    else:  # a Hub id, or a local dataset folder that datasets.load_dataset understands
         records, hub_names = _read_hub(str(source), split, hub_config)
         names = list(label_names) if label_names else (hub_names or list(DEFAULT_INT_LABELS))
         src = f"{source}{'/' + hub_config if hub_config else ''}:{split}"
