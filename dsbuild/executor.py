@@ -125,7 +125,9 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
 
     from dsbuild.cards import render_card  # late import: cards import executor helpers
 
-    _atomic_write_text(staging / "README.md", render_card(staging))
+    card = render_card(staging)
+    _atomic_write_text(staging / "README.md", card)
+    _warn_about_card_metadata(card)
     shutil.rmtree(staging / "_markers", ignore_errors=True)
     shutil.rmtree(staging / "_rejects", ignore_errors=True)
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
@@ -161,6 +163,15 @@ def _restore_context(ctx: BuildContext, snap: dict[str, Any]) -> None:
         target = getattr(ctx, part)
         for key, value in (snap.get(part) or {}).items():
             target.setdefault(key, value)
+
+
+def _warn_about_card_metadata(card: str) -> None:
+    """Log metadata values the Hub would reject, so a builder author hears about them at build time."""
+    from dsbuild.cards import parse_front_matter, validate_metadata
+
+    meta, _ = parse_front_matter(card)
+    for problem in validate_metadata(meta):
+        log.warning("card %s (fix the builder's info(); `dsbuild validate` will report it)", problem)
 
 
 def _check_names(builder: Builder) -> None:

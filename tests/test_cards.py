@@ -185,3 +185,10 @@ def test_validate_wrong_directory(tmp_path, europarl_dir):
     renamed = tmp_path / "europarl-ner" / "9.9.9"
     shutil.copytree(europarl_dir, renamed)
     assert any("does not match the builder version" in p for p in validate_dataset(renamed))
+
+
+def test_build_warns_about_metadata_the_hub_would_reject(tmp_path, toy_builders, caplog):
+    with caplog.at_level("WARNING", logger="dsbuild.executor"):
+        path = build(ToyBuilder(ToyOptions(license="gplv9")), tmp_path).path
+    assert any("license: 'gplv9' is not an allowed value" in r.getMessage() for r in caplog.records)
+    assert any("gplv9" in p for p in validate_dataset(path))

@@ -185,3 +185,28 @@ def test_ci_run_executes_the_readme_test_command_and_fails_with_it(tmp_path, pyt
     assert out.returncode == python_rc, out.stderr
     calls = log.read_text().splitlines()
     assert calls == ["pip install -e .[all,dev] torch==2.13.0", "python -m pytest -q"]
+
+
+def test_list_shows_question_mark_when_configs_need_options(toy_builders):
+    from dsbuild.errors import ConfigError
+    from dsbuild.registry import builders
+    from tests.plugins.foundation import ToyBuilder
+
+    class NeedsPath(ToyBuilder):
+        name = "toy-needs-path"
+
+        def configs(self):
+            raise ConfigError("give --set path=FILE")
+
+    builders.register("toy-needs-path", NeedsPath)
+    try:
+        line = next(ln for ln in run("list").stdout.splitlines() if ln.startswith("toy-needs-path"))
+        assert line.split()[1:3] == ["0.1.0", "?"]
+        assert "? (needs options)" in run("info", "toy-needs-path").stdout
+    finally:
+        builders._items.pop("toy-needs-path", None)
+
+
+def test_root_verbose_flag_applies_to_the_command(toy_builders):
+    result = runner.invoke(app, ["-v", "build", "toy-ner", "--set", "n=x"])
+    assert result.exit_code == 2 and "Traceback" in result.stderr

@@ -40,7 +40,7 @@ def setup_logging(verbose: bool = False) -> None:
     for h in list(root.handlers):
         if getattr(h, _HANDLER_TAG, False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)  # the current stderr (test runners swap it)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s" if _state["verbose"]
                                            else "%(levelname)s: %(message)s"))
     setattr(handler, _HANDLER_TAG, True)
@@ -49,6 +49,31 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
     if _state["verbose"] and root.level > logging.INFO:
         root.setLevel(logging.INFO)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (test runners and notebooks swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; ignore
+        pass
+
+
+def teardown_logging() -> None:
+    """Remove what :func:`setup_logging` installed (commands run in-process, e.g. from tests, leave no trace)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, _HANDLER_TAG, False):
+            root.removeHandler(h)
+    for name in ("dsbuild", "builders"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def reset_state() -> None:
@@ -84,6 +109,8 @@ def handle_errors(fn: F) -> F:
                 log.exception("%s failed", fn.__name__)
             where = f"{err.filename}: " if err.filename else ""
             raise fail(f"{where}{err.strerror or err}; check the path (options: `dsbuild info NAME`)") from None
+        finally:
+            teardown_logging()
 
     return wrapper  # type: ignore[return-value]
 
