@@ -73,13 +73,13 @@ def assert_one_line_error(result: dict, *fragments: str) -> str:
     return message
 
 
-def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClient, built_europarl: Path) -> None:
+def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-ner"
     pushed, loaded_es, loaded_en, again = hub_client.run([
-        push(built_europarl, repo_id),
+        push(europarl_dir, repo_id),
         load(repo_id, "es", "v1.0.0"),
         load(repo_id, "en", "v1.0.0"),
-        push(built_europarl, repo_id),
+        push(europarl_dir, repo_id),
     ])
     assert "error" not in pushed, pushed
     assert pushed["tag"] == "v1.0.0" and pushed["version"] == "1.0.0" and pushed["configs"] == list(CONFIGS)
@@ -88,21 +88,21 @@ def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClie
     assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
     assert repo.branches["main"] == pushed["commit_sha"]
     files = repo.commits[pushed["commit_sha"]].files
-    assert set(files) == local_files(built_europarl) | {".gitattributes"}  # the tagged commit mirrors the build
+    assert set(files) == local_files(europarl_dir) | {".gitattributes"}  # the tagged commit mirrors the build
     # our card, not the one push_to_hub generates; provenance and rejects alongside
-    assert files["README.md"].content == (built_europarl / "README.md").read_bytes()
-    assert files["provenance.json"].content == (built_europarl / "provenance.json").read_bytes()
+    assert files["README.md"].content == (europarl_dir / "README.md").read_bytes()
+    assert files["provenance.json"].content == (europarl_dir / "provenance.json").read_bytes()
     assert files["rejects.parquet"].lfs_sha256 is not None
     for config in CONFIGS:  # same layout as the local build, uploaded through LFS
         assert files[f"{config}/test-00000-of-00001.parquet"].lfs_sha256 is not None
 
     for config, loaded in (("es", loaded_es), ("en", loaded_en)):
         assert "error" not in loaded, loaded
-        expected = local_rows(built_europarl, config)
+        expected = local_rows(europarl_dir, config)
         assert len(loaded["rows"]) == len(expected) == 799
         assert [r["id"] for r in loaded["rows"]] == [r["id"] for r in expected]
         assert loaded["rows"] == expected  # tokens, tags, spans: all columns equal
-        assert loaded["features"] == local_features(built_europarl, config)  # ClassLabel names survive
+        assert loaded["features"] == local_features(europarl_dir, config)  # ClassLabel names survive
 
     # same version again: refused before any upload, tag untouched
     message = assert_one_line_error(again, "already has tag v1.0.0", "--force")
@@ -112,15 +112,15 @@ def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClie
 
 
 def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
-        hub_client: HubClient, built_europarl: Path, tmp_path: Path) -> None:
+        hub_client: HubClient, europarl_dir: Path, tmp_path: Path) -> None:
     repo_id = "test-user/europarl-force"
     changed = tmp_path / "changed" / "1.0.0"  # same version, card edited and config en dropped
-    shutil.copytree(built_europarl, changed)
+    shutil.copytree(europarl_dir, changed)
     with (changed / "README.md").open("a", encoding="utf-8") as f:
         f.write("\nRe-pushed with a corrected card.\n")
     drop_config(changed, "en")
     first, refused, forced, loaded = hub_client.run([
-        push(built_europarl, repo_id),
+        push(europarl_dir, repo_id),
         push(changed, repo_id),
         push(changed, repo_id, force=True),
         load(repo_id, "es", "v1.0.0"),
@@ -136,23 +136,23 @@ def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
     assert files["README.md"].content == (changed / "README.md").read_bytes()
     assert "en/test-00000-of-00001.parquet" in repo.commits[first["commit_sha"]].files  # the old commit keeps them
     assert "rows" in loaded, loaded
-    assert loaded["rows"] == local_rows(built_europarl, "es")
+    assert loaded["rows"] == local_rows(europarl_dir, "es")
 
 
-def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, built_europarl: Path) -> None:
+def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-branch"
-    pushed, loaded = hub_client.run([push(built_europarl, repo_id, revision="release"), load(repo_id, "es", "release")])
+    pushed, loaded = hub_client.run([push(europarl_dir, repo_id, revision="release"), load(repo_id, "es", "release")])
     repo = hub_client.hub.state.repo(repo_id)
     assert pushed["revision"] == "release"
     assert repo.branches["release"] == pushed["commit_sha"] == repo.tags["v1.0.0"]
     assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]  # main untouched
-    assert loaded["rows"] == local_rows(built_europarl, "es")
+    assert loaded["rows"] == local_rows(europarl_dir, "es")
 
 
 def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
-        hub_client: HubClient, built_europarl: Path) -> None:
+        hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-pr"
-    (pushed,) = hub_client.run([push(built_europarl, repo_id, create_pr=True, private=True)])
+    (pushed,) = hub_client.run([push(europarl_dir, repo_id, create_pr=True, private=True)])
     repo = hub_client.hub.state.repo(repo_id)
     assert pushed["tag"] is None and pushed["revision"] == "refs/pr/1"
     assert pushed["pr_url"].endswith("/discussions/1")
@@ -164,17 +164,17 @@ def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
     assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
 
 
-def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, built_europarl: Path) -> None:
+def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-fail"
     wrong_token, before, failing_commit, after, _, failing_tag, _, retried = hub_client.run([
-        push(built_europarl, repo_id, token="not-a-valid-token"),
+        push(europarl_dir, repo_id, token="not-a-valid-token"),
         {"op": "fault", "endpoint": "commit", "status": 500},
-        push(built_europarl, repo_id),
+        push(europarl_dir, repo_id),
         {"op": "fault"},
         {"op": "fault", "endpoint": "tag", "status": 503},
-        push(built_europarl, repo_id),  # every upload succeeds, then tagging fails
+        push(europarl_dir, repo_id),  # every upload succeeds, then tagging fails
         {"op": "fault"},
-        push(built_europarl, repo_id),  # no tag was left behind, so pushing again just works
+        push(europarl_dir, repo_id),  # no tag was left behind, so pushing again just works
     ])
     assert_one_line_error(wrong_token, "HTTP 401", "creating dataset repo", "hf auth login")
     assert_one_line_error(failing_commit, "HTTP 500", "uploading en/test", "injected failure on commit", "no tag")
@@ -185,17 +185,17 @@ def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubCl
     assert repo.tags == {"v1.0.0": retried["commit_sha"]}
 
 
-def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, built_europarl: Path) -> None:
+def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, europarl_dir: Path) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    (result,) = hub_client.run([push(built_europarl, "test-user/nowhere")], endpoint=closed)
+    (result,) = hub_client.run([push(europarl_dir, "test-user/nowhere")], endpoint=closed)
     assert_one_line_error(result, "reading the tags", "HF_ENDPOINT", closed)
 
 
-def test_cli_push(hub_client: HubClient, built_europarl: Path) -> None:
+def test_cli_push(hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-cli"
-    done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(built_europarl), "--repo-id", repo_id,
+    done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(europarl_dir), "--repo-id", repo_id,
                                "--revision", "cli", "--token", TEST_TOKEN], token=None)
     assert done.returncode == 0, done.stderr
     repo = hub_client.hub.state.repo(repo_id)
@@ -218,37 +218,37 @@ def no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return token_path
 
 
-def test_no_token_is_a_one_line_error_before_anything_is_sent(no_token: Path, built_europarl: Path) -> None:
+def test_no_token_is_a_one_line_error_before_anything_is_sent(no_token: Path, europarl_dir: Path) -> None:
     with pytest.raises(HubError) as err:
-        push_dataset(built_europarl, "test-user/no-token")
+        push_dataset(europarl_dir, "test-user/no-token")
     message = str(err.value)
     assert "\n" not in message
     for fragment in ("no Hugging Face token", "hf auth login", "HF_TOKEN", "--token"):
         assert fragment in message
 
 
-def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, built_europarl: Path) -> None:
+def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, europarl_dir: Path) -> None:
     from typer.testing import CliRunner
 
     from dsbuild.cli import make_app
 
-    result = CliRunner().invoke(make_app(), ["push", str(built_europarl), "--repo-id", "test-user/no-token"])
+    result = CliRunner().invoke(make_app(), ["push", str(europarl_dir), "--repo-id", "test-user/no-token"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: no Hugging Face token"), result.output
 
 
-def test_stored_and_env_tokens_are_found(no_token: Path, offline: None, built_europarl: Path,
+def test_stored_and_env_tokens_are_found(no_token: Path, offline: None, europarl_dir: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # past the token check, the next refusal is offline mode: proof the token was found
     no_token.parent.mkdir(parents=True)
     no_token.write_text("stored-token")
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(built_europarl, "test-user/stored")
+        push_dataset(europarl_dir, "test-user/stored")
     no_token.unlink()
     monkeypatch.setenv("HF_TOKEN", "env-token")
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(built_europarl, "test-user/env")
+        push_dataset(europarl_dir, "test-user/env")
 
 
 @pytest.fixture
@@ -259,9 +259,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
-def test_offline_mode_is_refused_with_a_hint(offline: None, built_europarl: Path) -> None:
+def test_offline_mode_is_refused_with_a_hint(offline: None, europarl_dir: Path) -> None:
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(built_europarl, "test-user/offline", token="x")
+        push_dataset(europarl_dir, "test-user/offline", token="x")
 
 
 def test_not_a_built_dataset(tmp_path: Path) -> None:
@@ -269,9 +269,9 @@ def test_not_a_built_dataset(tmp_path: Path) -> None:
         push_dataset(tmp_path, "test-user/x", token="x")
 
 
-def test_bad_version_and_missing_shards_are_reported(built_europarl: Path, tmp_path: Path) -> None:
+def test_bad_version_and_missing_shards_are_reported(europarl_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "1.0.0"
-    shutil.copytree(built_europarl, copy)
+    shutil.copytree(europarl_dir, copy)
     prov = json.loads((copy / "provenance.json").read_text())
     prov["builder"]["version"] = "v1.0"
     (copy / "provenance.json").write_text(json.dumps(prov))
@@ -284,9 +284,9 @@ def test_bad_version_and_missing_shards_are_reported(built_europarl: Path, tmp_p
         push_dataset(copy, "test-user/x", token="x")
 
 
-def test_features_that_differ_from_provenance_are_refused(built_europarl: Path, tmp_path: Path) -> None:
+def test_features_that_differ_from_provenance_are_refused(europarl_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "1.0.0"
-    shutil.copytree(built_europarl, copy)
+    shutil.copytree(europarl_dir, copy)
     prov = json.loads((copy / "provenance.json").read_text())
     prov["configs"][1]["features"]["ner_tags"]["feature"]["names"][1] = "B-SOMETHING"
     (copy / "provenance.json").write_text(json.dumps(prov))
@@ -295,11 +295,11 @@ def test_features_that_differ_from_provenance_are_refused(built_europarl: Path, 
 
 
 @pytest.mark.parametrize("repo_id", ["europarl-ner", "a/b/c", "me/bad name", ""])
-def test_repo_id_must_be_namespace_slash_name(built_europarl: Path, repo_id: str) -> None:
+def test_repo_id_must_be_namespace_slash_name(europarl_dir: Path, repo_id: str) -> None:
     with pytest.raises(HubError, match="must be namespace/name"):
-        push_dataset(built_europarl, repo_id, token="x")
+        push_dataset(europarl_dir, repo_id, token="x")
 
 
-def test_create_pr_with_a_branch_is_refused(built_europarl: Path) -> None:
+def test_create_pr_with_a_branch_is_refused(europarl_dir: Path) -> None:
     with pytest.raises(HubError, match="--create-pr opens a pull request against main"):
-        push_dataset(built_europarl, "test-user/x", revision="dev", create_pr=True, token="x")
+        push_dataset(europarl_dir, "test-user/x", revision="dev", create_pr=True, token="x")

@@ -1,5 +1,6 @@
-"""Fixtures for the Hub tests: a local Hub-protocol server, a built dataset, a client subprocess.
+"""Fixtures for the Hub tests: a local Hub-protocol server and a client subprocess.
 
+The built dataset pushed is the suite's shared ``europarl_dir`` (tests/plugins/foundation.py).
 The server (tests/hubserver.py) runs in a thread of the test process on 127.0.0.1. The client
 side (push_dataset, load_dataset, the CLI) runs in a subprocess whose environment points
 HF_ENDPOINT at the server before huggingface_hub/datasets are imported, with HF_HUB_OFFLINE
@@ -42,15 +43,6 @@ def local_hub(local_hub_server: LocalHub) -> Iterator[LocalHub]:
     local_hub_server.state.requests.clear()
     yield local_hub_server
     local_hub_server.state.clear_faults()
-
-
-@pytest.fixture(scope="session")
-def built_europarl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """europarl-ner built once per session (about 2 s): OUT/europarl-ner/1.0.0."""
-    from dsbuild.executor import build
-    from dsbuild.registry import builders
-
-    return build(builders.get("europarl-ner")(), tmp_path_factory.mktemp("hub-build")).path
 
 
 @dataclass
