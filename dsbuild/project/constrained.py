@@ -436,7 +436,9 @@ class ConstrainedProjector:
         cands = [(h, [self._char_span(s, h.slots[2 * t], h.slots[2 * t + 1]) for t in range(k)]) for h in s.nbest]
         if not self.rerank:
             h, spans = cands[0]
-            return {i: (*spans[i], h.score) for i in range(k)}  # source order = target order
+            s.qc["score"] = round(h.score, 4)
+            conf = math.exp(h.score / max(1, len(s.content)))
+            return {i: (*spans[i], conf) for i in range(k)}  # source order = target order
         uniq = {c for _, spans in cands for c in spans}
         pair = self._pair_scores(s, uniq)
         best: tuple[float, Any, Any, Any] | None = None
