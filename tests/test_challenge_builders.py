@@ -50,6 +50,9 @@ def test_builder_runs_offline_on_embedded_default_with_card(challenge_builds: di
     assert "{{" not in body and "{%" not in body
     prov = json.loads((path / "provenance.json").read_text())
     assert prov["seeds"] and prov["inputs"]
+    from dsbuild.validate import validate_dataset
+
+    assert validate_dataset(path) == []  # layout, features, accounting, card metadata
 
 
 def test_hans_rows_counts_and_card(challenge_builds: dict) -> None:
