@@ -45,8 +45,8 @@ from dsbuild.maltese.resources import nfc
 log = logging.getLogger(__name__)
 
 #: bump when features change: a model trained with other features must not be loaded
-FEATURE_VERSION = "3"
-DEFAULT_PARAMS: dict[str, Any] = {"c1": 0.05, "c2": 0.05, "max_iterations": 200,
+FEATURE_VERSION = "4"
+DEFAULT_PARAMS: dict[str, Any] = {"c1": 0.0, "c2": 0.3, "max_iterations": 200,
                                   "feature.possible_transitions": True}
 MODEL_DIRNAME = "etymology_model"
 
@@ -277,8 +277,8 @@ def sentence_features(tokens: Sequence[str], memory: Memory | None = None,
             j = i + off
             if 0 <= j < n:
                 nb = base[j]
-                f[f"{tag}:w={tokens[j].lower()}"] = 1.0
-                if abs(off) == 1:
+                if abs(off) == 1:  # (word identities two tokens away did not help in CV)
+                    f[f"{tag}:w={tokens[j].lower()}"] = 1.0
                     for k in ("init_cap", "all_caps", "punct", "ends_hyphen", "en_same", "has_digit",
                               "closed:small_closed_class", "closed:additional_closed_class"):
                         if k in nb:
@@ -367,7 +367,7 @@ def train(sentences: Sequence[AnnotatedSentence], out_dir: str | Path, *, params
     tmp = out_dir / "meta.json.tmp"
     tmp.write_text(json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "meta.json")
-    log.info("trained etymology classifier %s on %d sentences", meta["version"], len(sentences))
+    log.debug("trained etymology classifier %s on %d sentences", meta["version"], len(sentences))
     return EtymologyClassifier(memory, out_dir / "crf.model", meta)
 
 
