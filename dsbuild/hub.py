@@ -186,8 +186,15 @@ def push_dataset(
         _call(f"deleting the old tag {tag} of {repo_id}", endpoint, api.delete_tag,
               repo_id, tag=tag, repo_type="dataset")
         result.tag_moved = True
-    _call(f"tagging commit {sha[:12]} of {repo_id} as {tag}", endpoint, api.create_tag,
-          repo_id, tag=tag, revision=sha, repo_type="dataset", tag_message=f"{name} {version} built by dsbuild")
+    try:
+        _call(f"tagging commit {sha[:12]} of {repo_id} as {tag}", endpoint, api.create_tag,
+              repo_id, tag=tag, revision=sha, repo_type="dataset", tag_message=f"{name} {version} built by dsbuild")
+    except HubError as err:
+        if old_tag_commit is None:
+            raise
+        # the Hub cannot move a tag atomically: say that the old one is gone and how to restore it
+        raise HubError(f"{err} Note: the old tag {tag} (commit {old_tag_commit[:12]}) was already deleted; run push "
+                       f"--force again to create it on the new commit") from err
     result.tag = tag
     log.info("pushed %s %s to %s@%s, commit %s, tag %s", name, version, repo_id, result.revision, sha[:12], tag)
     return result

@@ -11,6 +11,7 @@ STEPS.json is a list of steps, run in order; OUT.json receives one result per st
   -> the PushResult as a dict, or ``{"error": "<HubError message>", "type": "HubError"}``
 - ``{"op": "fault", "endpoint"?: ..., "status"?: ...}`` -> make the server fail that endpoint (no
   endpoint: clear all faults)
+- ``{"op": "tags", "repo_id": ...}`` -> ``{"tags": {name: commit}}`` as ``HfApi.list_repo_refs`` reports them
 - ``{"op": "load", "repo_id": ..., "config": ..., "revision": ..., "split": ...}``
   -> ``{"rows": [every column of every row], "features": {...}}`` or ``{"error": ...}``
 """
@@ -42,6 +43,11 @@ def run_step(step: dict[str, Any]) -> dict[str, Any]:
                                          method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
+    if op == "tags":
+        from huggingface_hub import HfApi
+
+        refs = HfApi().list_repo_refs(step["repo_id"], repo_type="dataset")
+        return {"tags": {t.name: t.target_commit for t in refs.tags}}
     if op == "load":
         import datasets
 

@@ -487,6 +487,7 @@ class HubHandler(BaseHTTPRequestHandler):
         self._require_write()
         self._fault("tag")
         repo = self._repo(REPO_TYPES[rtype], repo_id)
+        self._fault("create_tag")
         tag = json.loads(body)["tag"]
         commit = self._commit_at(repo, rev)
         if tag in repo.tags:

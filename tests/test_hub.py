@@ -119,24 +119,34 @@ def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
     with (changed / "README.md").open("a", encoding="utf-8") as f:
         f.write("\nRe-pushed with a corrected card.\n")
     drop_config(changed, "en")
-    first, refused, forced, loaded = hub_client.run([
+    first, refused, forced, tags, loaded, _, tag_lost, _, restored = hub_client.run([
         push(europarl_dir, repo_id),
         push(changed, repo_id),
         push(changed, repo_id, force=True),
+        {"op": "tags", "repo_id": repo_id},
         load(repo_id, "es", "v1.0.0"),
+        {"op": "fault", "endpoint": "create_tag", "status": 500},
+        push(changed, repo_id, force=True),  # old tag deleted, new one fails: the error must say so
+        {"op": "fault"},
+        push(changed, repo_id, force=True),
     ])
     repo = hub_client.hub.state.repo(repo_id)
     assert first["tag"] == "v1.0.0"
     assert_one_line_error(refused, "already has tag v1.0.0")
     assert forced["tag"] == "v1.0.0" and forced["tag_moved"] is True and forced["configs"] == ["es"]
     assert forced["commit_sha"] != first["commit_sha"]
-    assert repo.tags == {"v1.0.0": forced["commit_sha"]}
+    assert tags == {"tags": {"v1.0.0": forced["commit_sha"]}}
     files = repo.commits[forced["commit_sha"]].files
     assert set(files) == local_files(changed) | {".gitattributes"}  # en/ shards removed
     assert files["README.md"].content == (changed / "README.md").read_bytes()
     assert "en/test-00000-of-00001.parquet" in repo.commits[first["commit_sha"]].files  # the old commit keeps them
     assert "rows" in loaded, loaded
     assert loaded["rows"] == local_rows(europarl_dir, "es")
+
+    assert_one_line_error(tag_lost, "HTTP 500", "tagging commit", "old tag v1.0.0", "was already deleted",
+                          "--force again")
+    assert restored["tag"] == "v1.0.0" and restored["tag_moved"] is False  # nothing left to move
+    assert repo.tags == {"v1.0.0": restored["commit_sha"]}
 
 
 def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, europarl_dir: Path) -> None:
