@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from dsbuild.errors import ConfigError
 from dsbuild.project.base import Projection, Unprojected
 from dsbuild.spans import Example, Span, Token
 
@@ -23,12 +24,28 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
-def target_example(source: Example, target: str | Sequence[str] | Example) -> Example:
-    """The target as an :class:`Example` (no spans): kept as given, joined, or tokenised."""
+def resolve_tokenizer(tokenizer: Any, lang: str) -> Any:
+    """None (built-in word/punctuation split), a registered tokenizer name, or an object with ``tokenize``."""
+    if tokenizer is None or hasattr(tokenizer, "tokenize"):
+        return tokenizer
+    try:
+        from dsbuild.tokenize.base import get_tokenizer
+    except ImportError as err:  # pragma: no cover - the tokenize package ships with dsbuild
+        raise ConfigError(f"tokenizer {tokenizer!r} needs dsbuild.tokenize ({err})") from None
+    return get_tokenizer(tokenizer, lang)
+
+
+def target_example(source: Example, target: str | Sequence[str] | Example, tokenizer: Any = None) -> Example:
+    """The target as an :class:`Example` (no spans): kept as given, joined, or tokenised.
+
+    Plain strings are split into words and punctuation (``Paris.`` -> ``Paris`` ``.``, so a span
+    can end before the full stop), or by ``tokenizer`` (see :func:`resolve_tokenizer`).
+    """
     if isinstance(target, Example):
         return Example(id=target.id or source.id, text=target.text, tokens=list(target.tokens), meta=dict(target.meta))
     if isinstance(target, str):
-        return Example(id=source.id, text=target, tokens=tokenize(target))
+        tokens = tokenizer.tokenize(target) if tokenizer is not None else tokenize(target)
+        return Example(id=source.id, text=target, tokens=tokens)
     words = [str(w) for w in target]
     return Example.from_words(source.id, words) if words else Example(id=source.id, text="", tokens=[])
 

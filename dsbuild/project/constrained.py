@@ -88,6 +88,8 @@ class ConstrainedProjector:
         use_cache: reuse decoder keys/values of shared prefixes.
         max_cache_mb: memory for cached keys/values of pending search nodes.
         src_code / tgt_code: model language codes (NLLB, M2M100, mBART), if not derivable.
+        target_tokenizer: how target strings are split into tokens: None (words and punctuation), a
+            registered tokenizer name (``whitespace``, ``moses``, ``spacy``) or a tokenizer object.
     """
 
     name = "constrained"
@@ -118,6 +120,7 @@ class ConstrainedProjector:
         max_cache_mb: int = 512,
         src_code: str | None = None,
         tgt_code: str | None = None,
+        target_tokenizer: Any = None,
     ) -> None:
         if translator is not None and (model is None or tokenizer is None):
             model = model if model is not None else getattr(translator, "model", None)
@@ -149,6 +152,7 @@ class ConstrainedProjector:
         self.pair_weight = pair_weight
         self.similarity_weight = similarity_weight
         self.sentence_policy = sentence_policy
+        self.target_tokenizer = target_tokenizer
         self.batch_size = batch_size
         self.scorer = Seq2SeqScorer(model, tokenizer, src_code=src_code, tgt_code=tgt_code, use_cache=use_cache)
         self.max_cache_bytes = max_cache_mb * 2**20
@@ -186,6 +190,7 @@ class ConstrainedProjector:
         if targets is not None and len(targets) != len(sources):
             raise ConfigError(f"{len(sources)} sources but {len(targets)} targets: give one target per source")
         self._set_codes(src_lang, tgt_lang)
+        self._tgt_lang = tgt_lang
         mode = "given" if targets is not None else "translated"
         if targets is None:
             if self.translator is None:
@@ -220,11 +225,12 @@ class ConstrainedProjector:
         from dsbuild.project._search import MarkerSearch, Problem, strip_markers
 
         scorer = self.scorer
+        tok = C.resolve_tokenizer(self.target_tokenizer, self._tgt_lang)
         out: list[Projection | None] = [None] * len(sources)
         work: list[_Sentence] = []
         for i, (src, tgt) in enumerate(zip(sources, targets)):
             self.stats["sentences"] += 1
-            target = C.target_example(src, tgt)
+            target = C.target_example(src, tgt, tok)
             qc: dict[str, Any] = {"method": self.name, "template": mode}
             bad = C.check_source(src)
             if bad is not None:

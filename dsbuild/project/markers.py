@@ -145,6 +145,7 @@ class MarkerProjector:
         translate_spans: bool = True,
         similarity_threshold: float = 0.5,
         sentence_policy: SentencePolicy = "reject",
+        target_tokenizer: Any = None,
     ) -> None:
         if translator is None or not callable(getattr(translator, "translate", None)):
             raise ConfigError("the markers projector needs a translator (an object with translate(texts, src_lang, tgt_lang))")
@@ -157,6 +158,7 @@ class MarkerProjector:
         self.translate_spans = translate_spans
         self.similarity_threshold = similarity_threshold
         self.sentence_policy = sentence_policy
+        self.target_tokenizer = target_tokenizer
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -182,6 +184,7 @@ class MarkerProjector:
         """
         if targets is not None:
             log.info("markers projection translates the marked sources itself; the %d given targets are not used", len(targets))
+        tok = C.resolve_tokenizer(self.target_tokenizer, tgt_lang)
         out: list[Projection | None] = [None] * len(sources)
         todo: list[int] = []
         for i, src in enumerate(sources):
@@ -201,9 +204,9 @@ class MarkerProjector:
                 text, marked_spans = parse_marked(translation, self.markers)
             except MarkerParseError as err:
                 text = _strip_all(translation, self.markers)
-                out[i] = C.reject_all(src, C.target_example(src, text), err.reason, err.detail, qc)
+                out[i] = C.reject_all(src, C.target_example(src, text, tok), err.reason, err.detail, qc)
                 continue
-            target = C.target_example(src, text)
+            target = C.target_example(src, text, tok)
             if not text.strip() and src.text.strip():
                 out[i] = C.reject_all(src, target, C.EMPTY_TARGET, "the translation is empty", qc)
                 continue
