@@ -218,15 +218,21 @@ def _read_built_dataset(dataset_dir: Path) -> tuple[str, str, list[_LocalConfig]
         raise HubError(f"{dataset_dir} has no README.md card; run `dsbuild card {dataset_dir}` or rebuild")
     configs = []
     for raw in raw_configs:
+        try:
+            config_name, split_names, features = raw["name"], list(raw["splits"]), dict(raw["features"])
+            listed = {split: list(raw.get("files", {}).get(split, [])) for split in split_names}
+        except (KeyError, TypeError, AttributeError) as err:
+            raise HubError(f"{prov_path}: a config entry lacks name/splits/features/files ({err!r}); "
+                           f"rebuild the dataset") from err
         splits: dict[str, list[Path]] = {}
-        for split in raw["splits"]:
-            files = [dataset_dir / rel for rel in raw.get("files", {}).get(split, [])]
+        for split, rel_paths in listed.items():
+            files = [dataset_dir / rel for rel in rel_paths]
             missing = [str(f) for f in files if not f.is_file()]
             if not files or missing:
-                raise HubError(f"{dataset_dir}: config {raw['name']} split {split} is missing its Parquet files "
+                raise HubError(f"{dataset_dir}: config {config_name} split {split} is missing its Parquet files "
                                f"{missing or '(none listed)'}; rebuild the dataset")
             splits[split] = files
-        configs.append(_LocalConfig(raw["name"], splits, raw["features"]))
+        configs.append(_LocalConfig(config_name, splits, features))
     if not configs:
         raise HubError(f"{prov_path} lists no configs; nothing to push")
     return name, str(version), configs
