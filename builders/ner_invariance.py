@@ -30,7 +30,7 @@ from dsbuild.registry import builders
 from dsbuild.spans import Example
 
 OPERATORS = {
-    "swap-entities": "every entity whose type has a name list is replaced by another name of that type",
+    "swap-entities": "entities are replaced by other names of the same type (and class, where the name lexicon groups names)",
     "change-numbers": "every all-digit token outside entities becomes another number with as many digits",
     "typos": "two adjacent inner letters of one word (4+ letters) outside entities are swapped",
 }
@@ -165,6 +165,8 @@ class NerInvariance(Builder):
         rejects: Counter[str] = Counter()
         spans_checked = spans_ok = 0
         labels: Counter[str] = Counter()
+        swapped: Counter[str] = Counter()
+        unchanged: Counter[str] = Counter()
         for ex in self.examples:
             ctx.read()
             p = self._perturb(op, ex)
@@ -180,6 +182,10 @@ class NerInvariance(Builder):
                 continue
             spans_ok += len(p.expected)
             labels.update(s.label for s in p.example.spans)
+            for sw in p.condition.get("swaps", []):
+                swapped[sw["label"]] += 1
+            for kept in p.condition.get("kept", []):
+                unchanged[kept["label"]] += 1
             row = example_to_row(p.example)
             row.update({"seed_id": ex.id, "source": str(ex.meta.get("source", "")), "original_text": ex.text,
                         "operator": op, "condition": json.dumps(p.condition, ensure_ascii=False, sort_keys=True),
@@ -187,7 +193,9 @@ class NerInvariance(Builder):
                         "expectation": "same entities (labels) as the seed, at the moved spans given in `spans`"})
             yield row
         ctx.facts["current"] = {"rejects": dict(sorted(rejects.items())), "spans_checked": spans_checked,
-                                "spans_verified": spans_ok, "spans_by_label": dict(sorted(labels.items()))}
+                                "spans_verified": spans_ok, "spans_by_label": dict(sorted(labels.items())),
+                                "swapped_by_label": dict(sorted(swapped.items())),
+                                "kept_in_swapped_rows_by_label": dict(sorted(unchanged.items()))}
 
     def finish(self, ctx: BuildContext) -> None:
         q = {}

@@ -26,6 +26,7 @@ class NliHans(TemplateNliBuilder):
     description = "HANS-style lexical-overlap, subsequence and constituent NLI pairs (en, es, zh) from typed templates."
     template_dir = "hans"
     labels = ("entailment", "non-entailment")
+    heuristic_label = "entailment"  # the lexical-overlap heuristic predicts entailment for every pair
     card_template = "nli-hans.md.j2"
     history = [("1.0.0", "First release: 3 heuristics x (entailment, non-entailment) templates in en, es, zh.")]
 

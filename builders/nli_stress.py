@@ -23,7 +23,7 @@ from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reje
 from dsbuild.challenge.nli_data import NLI_LABELS, NliPair, load_nli
 from dsbuild.challenge.perturb import (Perturbation, StressResources, append_distractor, load_resources, rewrite_number,
                                        spelling_noise, substitute)
-from dsbuild.challenge.quality import label_balance, normalize_pair
+from dsbuild.challenge.quality import normalize_pair
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.config import option
 from dsbuild.errors import ConfigError
@@ -209,6 +209,12 @@ class NliStress(Builder):
             premise, hypothesis = pair.premise, pert.text
         else:  # antonym, synonym, numerical: the perturbed premise becomes the hypothesis
             premise, hypothesis = pair.premise, pert.text
+        changed = premise if op.name == "distraction-premise" else hypothesis  # the sentence the operator wrote
+        cond = pert.condition
+        if "replacement" in cond and changed[cond["char_start"]:cond["char_end"]] != cond["replacement"]:
+            return "condition-check-failed", f"recorded offsets do not point at {cond['replacement']!r}", None
+        if "distractor" in cond and not changed[cond["char_start"]:].lstrip("，, ").startswith(cond["distractor"]):
+            return "condition-check-failed", f"distractor {cond['distractor']!r} not found at its offset", None
         key = normalize_pair(premise, hypothesis)
         if key in seen:
             return "duplicate-pair", f"same pair as seed {seen[key]}", None
@@ -231,7 +237,11 @@ class NliStress(Builder):
             total: Counter[str] = Counter()
             for c in facts.get("counts", {}).values():
                 total.update(c)
-            quality[op] = {"rows": sum(total.values()), "labels": dict(sorted(total.items())),
-                           "rejects": facts.get("rejects", {}),
-                           "label_balance": label_balance(total.elements(), NLI_LABELS, 1.0)["shares"]}
+            rejects = facts.get("rejects", {})
+            quality[op] = {"rows": sum(total.values()), **{label: total.get(label, 0) for label in NLI_LABELS},
+                           "not_applicable": rejects.get("not-applicable", 0),
+                           "duplicate_pairs_removed": rejects.get("duplicate-pair", 0),
+                           "unknown_labels_rejected": rejects.get("unknown-label", 0),
+                           "condition_check_failed": rejects.get("condition-check-failed", 0),
+                           "share_of_seeds_used": round(sum(total.values()) / max(1, sum(total.values()) + sum(rejects.values())), 4)}
         ctx.quality["operators"] = quality

@@ -66,6 +66,7 @@ def test_hans_rows_counts_and_card(challenge_builds: dict) -> None:
         for group in ("lexical_overlap", "subsequence", "constituent"):
             assert per_group[(group, "entailment")] == per_group[(group, "non-entailment")] > 0
         assert len({(r["premise"], r["hypothesis"]) for r in rs}) == len(rs)
+        assert all(r["heuristic_agrees"] == (names[r["label"]] == "entailment") for r in rs)
         r = rs[0]
         assert r["template_id"] and r["fillers"] and r["test_type"] == "MFT" and r["expectation"].startswith("predict")
         assert all(r["language"] == lang for r in rs)
@@ -156,6 +157,29 @@ def test_build_twice_gives_identical_parquet_bytes(tmp_path: Path, name: str, op
     for rel in files_a:
         assert (Path(a.path) / rel).read_bytes() == (Path(b.path) / rel).read_bytes(), rel
     assert (Path(a.path) / "README.md").read_bytes() == (Path(b.path) / "README.md").read_bytes()
+
+
+def test_killed_build_resumes_with_complete_quality_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = builders.get("nli-fragments")
+    original = cls.generate
+
+    def dies_on_zh(self, config, split, ctx):  # type: ignore[no-untyped-def]
+        if config.name == "zh":
+            raise KeyboardInterrupt("simulated kill")
+        yield from original(self, config, split, ctx)
+
+    monkeypatch.setattr(cls, "generate", dies_on_zh)
+    opts = cls.Options(per_template=4)
+    with pytest.raises(KeyboardInterrupt):
+        build(cls(opts), tmp_path / "out")
+    monkeypatch.setattr(cls, "generate", original)
+    res = build(cls(opts), tmp_path / "out")
+    fresh = build(cls(opts), tmp_path / "fresh")
+    q = json.loads((Path(res.path) / "quality.json").read_text())
+    assert set(q) == {"en", "es", "zh"} and q == json.loads((Path(fresh.path) / "quality.json").read_text())
+    for lang in ("en", "es", "zh"):
+        a = Path(res.path) / lang / "test-00000-of-00001.parquet"
+        assert a.read_bytes() == (Path(fresh.path) / lang / "test-00000-of-00001.parquet").read_bytes()
 
 
 def test_other_seed_gives_other_rows(tmp_path: Path) -> None:

@@ -54,6 +54,9 @@ class TemplateNliBuilder(Builder):
 
     template_dir: ClassVar[str]  # folder under builders/data/challenge with <lang>.yaml templates
     labels: ClassVar[tuple[str, ...]]
+    #: the label a shallow heuristic always predicts (HANS: word overlap -> entailment); adds a
+    #: ``heuristic_agrees`` column saying whether that heuristic is right on the row
+    heuristic_label: ClassVar[str | None] = None
     Options = TemplateNliOptions
 
     def files_for(self, lang: str) -> list[Path]:
@@ -85,6 +88,7 @@ class TemplateNliBuilder(Builder):
                 for lang in self.options.languages]
 
     def features(self) -> datasets.Features:
+        extra = {"heuristic_agrees": datasets.Value("bool")} if self.heuristic_label else {}
         return datasets.Features({
             "id": datasets.Value("string"),
             "language": datasets.Value("string"),
@@ -99,6 +103,7 @@ class TemplateNliBuilder(Builder):
             "overlap_rate": datasets.Value("float32"),
             "contiguous": datasets.Value("bool"),
             "fillers": datasets.List(filler_feature()),
+            **extra,
         })
 
     def prepare(self, ctx: BuildContext) -> None:
@@ -125,6 +130,7 @@ class TemplateNliBuilder(Builder):
             "overlap_rate": round(overlap_rate(f.premise, f.hypothesis, t.language), 4),
             "contiguous": contiguous(f.premise, f.hypothesis, t.language),
             "fillers": f.fillers(),
+            **({"heuristic_agrees": t.label == self.heuristic_label} if self.heuristic_label else {}),
         }
 
     def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
