@@ -58,6 +58,8 @@ class MalteseOptions:
     label_fields: list[str] = option([], "jsonl/hub: token-level label fields kept with the tokens "
                                          "(default jsonl: ner_tags; hub: every list field as long as tokens)")
     label_field: str = option("", "hub: a sentence-level label field (text classification)")
+    label_names: list[str] = option([], "jsonl: the allowed token labels (integer labels index this list); "
+                                        "an example with another label is rejected (unknown-label)")
     text_column: str = option("text", "csv: the text column")
     label_column: str = option("label", "csv: the label column (empty: none)")
     csv_delimiter: str = option(",", "csv: field delimiter")
@@ -163,8 +165,10 @@ class Maltese(Builder):
             self._examples = {o.split: list(read_conllu(self._source_path()))}
         elif fmt == "jsonl":
             self._label_columns = list(o.label_fields) or ["ner_tags"]
+            self._label_names = list(o.label_names) or None
             self._examples = {o.split: list(read_token_jsonl(self._source_path(), tokens_field=o.tokens_field,
-                                                             label_fields=self._label_columns))}
+                                                             label_fields=self._label_columns,
+                                                             label_names=self._label_names))}
         elif fmt == "csv":
             self._has_sentence_label = bool(o.label_column)
             self._examples = {o.split: list(read_text_csv(self._source_path(), text_column=o.text_column,

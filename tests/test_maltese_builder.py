@@ -84,16 +84,22 @@ def test_token_jsonl_bad_rows_are_rejected_with_reasons(tmp_path):
         {"id": "short", "tokens": ["Il-", "Qorti"], "ner_tags": ["O"]},
         {"id": "nolabels", "tokens": ["Il-", "Qorti"]},
         {"id": "empty", "tokens": ["", "Qorti"], "ner_tags": ["O", "B-ORG"]},
+        {"id": "unknown", "tokens": ["Il-", "Qorti"], "ner_tags": ["O", "B-COURT"]},
+        {"id": "ints", "tokens": ["Robert", "Abela"], "ner_tags": [1, 2]},
     ]
     src = tmp_path / "mapa.jsonl"
     src.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
-    res = build(_maltese(source=str(src), pipelines=["transliterate_arabic_translate_en"]), tmp_path / "out")
-    assert res.counts["transliterate_arabic_translate_en"]["train"] == {"in": 4, "out": 1, "rejected": 3}
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    res = build(_maltese(source=str(src), pipelines=["transliterate_arabic_translate_en"], label_names=names),
+                tmp_path / "out")
+    assert res.counts["transliterate_arabic_translate_en"]["train"] == {"in": 6, "out": 2, "rejected": 4}
     rows = _rows(res.path, "transliterate_arabic_translate_en")
     assert rows[0]["ner_tags"] == ["O", "O", "O", "B-PER", "I-PER"]
     assert rows[0]["processed_tokens"][3:] == ["Robert", "Abela"]
+    assert rows[1]["ner_tags"] == ["B-PER", "I-PER"]  # integer labels mapped through label_names
     reasons = {r["id"]: r["reason"] for r in pq.read_table(res.path / "rejects.parquet").to_pylist()}
-    assert reasons == {"short": "label-length-mismatch", "nolabels": "missing-labels", "empty": "empty-token"}
+    assert reasons == {"short": "label-length-mismatch", "nolabels": "missing-labels", "empty": "empty-token",
+                       "unknown": "unknown-label"}
 
 
 def test_csv_sentiment_source_keeps_every_row(tmp_path):

@@ -125,3 +125,27 @@ def test_cli_bad_file_is_one_line_error(cli, tmp_path):
     r = CliRunner().invoke(cli, ["etymology", "evaluate", "--data", str(bad)])
     assert r.exit_code == 2
     assert "unknown label 'Latin'" in r.output and "bad.tsv:2" in r.output
+
+
+def test_missing_shipped_model_is_trained_once_and_cached(tmp_path, monkeypatch, maltese_sentences):
+    from dsbuild.maltese import resources
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for item in resources.data_dir().iterdir():
+        if item.name not in ("etymology_model", "etymology_annotations.tsv"):
+            (data / item.name).symlink_to(item)
+    write_etymology_tsv(maltese_sentences[:20], data / "etymology_annotations.tsv")
+    monkeypatch.setenv("DSBUILD_MALTESE_DATA", str(data))
+    monkeypatch.setenv("DSBUILD_CACHE", str(tmp_path / "cache"))
+    etymology.load_classifier.cache_clear()
+    try:
+        clf = etymology.load_classifier()
+        assert clf.meta["trained_on"]["sentences"] == 20
+        cached = list((tmp_path / "cache" / "maltese").iterdir())
+        assert len(cached) == 1 and (cached[0] / "crf.model").is_file()
+        etymology.load_classifier.cache_clear()
+        monkeypatch.setattr(etymology, "train", lambda *a, **k: pytest.fail("trained twice"))
+        assert etymology.load_classifier().version == clf.version
+    finally:
+        etymology.load_classifier.cache_clear()

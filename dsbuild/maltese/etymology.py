@@ -90,7 +90,7 @@ def _bucket(name: str, x: float) -> list[str]:
 @functools.lru_cache(maxsize=200_000)
 def word_features(w: str) -> tuple[tuple[str, float], ...]:
     """Features of one token type, independent of context (cached)."""
-    from dsbuild.maltese.transliterate import Transliterator, default_transliterator
+    from dsbuild.maltese.transliterate import default_transliterator
 
     l = w.lower()
     f: dict[str, float] = {"bias": 1.0, f"w={l}": 1.0, f"shape={_shape(w)}": 1.0}
@@ -188,7 +188,6 @@ def word_features(w: str) -> tuple[tuple[str, float], ...]:
             f["enar_eq_mtar"] = 1.0
         if any(c.isascii() and c.isalpha() for c in ar):
             f["ar_untranslated"] = 1.0
-    _ = Transliterator  # imported for type checkers
     return tuple(sorted(f.items()))
 
 
@@ -409,7 +408,8 @@ def shipped_model_dir() -> Path:
 
 def _cache_dir() -> Path:
     root = os.environ.get("DSBUILD_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(root) / "maltese" / f"etymology-f{FEATURE_VERSION}-{resources.file_sha256(resources.annotations_path())[:12]}"
+    key = hashlib.sha256(json.dumps(DEFAULT_PARAMS, sort_keys=True).encode()).hexdigest()[:6]
+    return Path(root) / "maltese" / f"etymology-f{FEATURE_VERSION}-{key}-{resources.file_sha256(resources.annotations_path())[:12]}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -431,12 +431,11 @@ def load_classifier() -> EtymologyClassifier:
         pass
     log.info("training the etymology classifier once into %s", cached)
     sentences = read_etymology_tsv(resources.annotations_path())
-    with tempfile.TemporaryDirectory(dir=cached.parent if cached.parent.exists() else None) as tmp:
-        train(sentences, tmp, source=resources.annotations_path().name)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        if not cached.exists():
-            os.replace(tmp, cached)
-            os.makedirs(tmp, exist_ok=True)  # TemporaryDirectory cleans up a folder that must exist
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:  # same filesystem: the rename is atomic
+        train(sentences, Path(tmp) / "model", source=resources.annotations_path().name)
+        if not cached.exists():  # another process may have won the race; its model is identical
+            os.replace(Path(tmp) / "model", cached)
     return load_model_dir(cached)
 
 
