@@ -57,6 +57,8 @@ class HubClient:
         env.update(HF_ENDPOINT=endpoint or self.hub.endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1",
                    HF_HOME=str(self.work / "hf-home"), HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1",
                    PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        for var in ("NO_PROXY", "no_proxy"):  # a CI proxy must not intercept loopback
+            env[var] = ",".join(filter(None, [env.get(var, ""), "127.0.0.1", "localhost"]))
         if token is not None:
             env["HF_TOKEN"] = token
         return env
