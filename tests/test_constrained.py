@@ -120,14 +120,14 @@ def test_per_span_fallback_when_joint_budget_runs_out(random_marian):
         assert p.qc["search"] == "per-span" and p.qc["joint_gave_up"] is True
         assert _accounted(p)
         for u in p.unprojected:
-            assert u.reason in ("target_overlap", "no_placement")
-        if p.unprojected:
-            assert p.rejected == p.unprojected[0].reason
+            assert u.reason in ("target_overlap", "no_placement", "sentence_rejected")
+        if p.unprojected:  # policy reject: the sentence goes, every span says why
+            assert p.rejected in ("target_overlap", "no_placement") and not p.target.spans and not p.mapping
 
 
 def test_keep_partial_policy(random_marian):
     model, tok = random_marian
-    cp = ConstrainedProjector(model=model, tokenizer=tok, max_expansions=1, fallback_max_expansions=1, sentence_policy="keep-partial")
+    cp = ConstrainedProjector(model=model, tokenizer=tok, max_expansions=1, fallback_max_expansions=1, policy="keep-partial")
     out = cp.project(SOURCES, TEMPLATES, src_lang="en", tgt_lang="xx")
     for p in out:
         assert p.rejected is None and _accounted(p)

@@ -130,7 +130,7 @@ def test_count_mismatch_rejects_or_keeps_partial():
     out = run(table, [src])[0]
     assert out.rejected == "marker_count_mismatch" and not out.target.spans
     assert len(out.unprojected) == 2
-    partial = run(table, [src], sentence_policy="keep-partial")[0]
+    partial = run(table, [src], policy="keep-partial")[0]
     assert partial.rejected is None
     assert labelled(partial) == [("PER", "Jon")]
     assert [u.reason for u in partial.unprojected] == ["marker_count_mismatch"]

@@ -17,6 +17,7 @@ EMPTY_SOURCE = "empty_source"
 EMPTY_TARGET = "empty_target"
 OVERLAPPING_SPANS = "overlapping_spans"
 MARKER_IN_SOURCE = "marker_in_source"
+SENTENCE_REJECTED = "sentence_rejected"  # same code as dsbuild.project.reasons (alignment projector)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -114,3 +115,15 @@ def similarity(a: str, b: str) -> float:
     if not a or not b:
         return 0.0
     return fuzz.ratio(a.lower(), b.lower()) / 100.0
+
+
+def reject_sentence(proj: Projection, reason: str, detail: str) -> Projection:
+    """Reject a whole sentence (policy ``reject``): projected spans move to ``unprojected`` with
+    reason ``sentence_rejected``, the target keeps no spans (same convention as the alignment projector)."""
+    moved = [Unprojected(proj.source.spans[k], SENTENCE_REJECTED, f"sentence rejected: {reason}") for k in sorted(proj.mapping)]
+    proj.unprojected = sorted(proj.unprojected + moved, key=lambda u: (u.span.token_start, u.span.token_end))
+    proj.target = proj.target.with_spans([])
+    proj.mapping = {}
+    proj.rejected = reason
+    proj.qc = {**proj.qc, "reject_detail": detail}
+    return proj

@@ -82,7 +82,7 @@ class ConstrainedProjector:
             ``prune_window_threshold`` within ``prune_window`` slots of such a slot.
         rerank: re-rank the n-best with span-pair translation scores and string similarity.
         pair_weight / similarity_weight: weights of those terms.
-        sentence_policy: ``"reject"`` (default) rejects a sentence with any unprojected span
+        policy: ``"reject"`` (default) rejects a sentence with any unprojected span
             (partial labels teach a tagger wrong ``O`` tags); ``"keep-partial"`` keeps the rest.
         batch_size: sentences per search batch.
         use_cache: reuse decoder keys/values of shared prefixes.
@@ -114,7 +114,7 @@ class ConstrainedProjector:
         rerank: bool = True,
         pair_weight: float = 1.0,
         similarity_weight: float = 1.0,
-        sentence_policy: SentencePolicy = "reject",
+        policy: SentencePolicy = "reject",
         batch_size: int = 32,
         use_cache: bool = True,
         max_cache_mb: int = 512,
@@ -130,8 +130,8 @@ class ConstrainedProjector:
                 "the constrained projector needs a seq2seq model and its tokenizer: pass a transformers "
                 "translator (its .model and .tokenizer are used) or model= and tokenizer="
             )
-        if sentence_policy not in ("reject", "keep-partial"):
-            raise ConfigError(f"sentence_policy must be 'reject' or 'keep-partial', not {sentence_policy!r}")
+        if policy not in ("reject", "keep-partial"):
+            raise ConfigError(f"policy must be 'reject' or 'keep-partial', not {policy!r}")
         if nbest < 1:
             raise ConfigError("nbest must be >= 1")
         from dsbuild.project._seq2seq import Seq2SeqScorer
@@ -151,7 +151,7 @@ class ConstrainedProjector:
         self.rerank = rerank
         self.pair_weight = pair_weight
         self.similarity_weight = similarity_weight
-        self.sentence_policy = sentence_policy
+        self.policy = policy
         self.target_tokenizer = target_tokenizer
         self.batch_size = batch_size
         self.scorer = Seq2SeqScorer(model, tokenizer, src_code=src_code, tgt_code=tgt_code, use_cache=use_cache)
@@ -169,7 +169,7 @@ class ConstrainedProjector:
             "heuristic": self.heuristic,
             "prune": self.prune,
             "rerank": self.rerank,
-            "sentence_policy": self.sentence_policy,
+            "policy": self.policy,
         }
 
     # ------------------------------------------------------------------ public API
@@ -396,8 +396,8 @@ class ConstrainedProjector:
         order = {(sp.token_start, sp.token_end, sp.label): j for j, sp in enumerate(target.spans)}
         mapping = {i: order[(sp.token_start, sp.token_end, sp.label)] for i, sp in items}
         proj = Projection(source=s.source, target=target, mapping=mapping, unprojected=unprojected, qc=s.qc)
-        if unprojected and self.sentence_policy == "reject":
-            proj.rejected = unprojected[0].reason
+        if unprojected and self.policy == "reject":
+            C.reject_sentence(proj, unprojected[0].reason, f"{len(unprojected)} of {k} spans unprojected ({unprojected[0].detail})")
         return proj
 
     def _pair_scores(self, s: _Sentence, cands: set[tuple[int, int]]) -> dict[tuple[int, tuple[int, int]], float]:

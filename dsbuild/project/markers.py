@@ -129,7 +129,7 @@ class MarkerProjector:
         translate_spans: translate each source span separately when labels must be assigned by
             similarity (EasyProject's matching against the span translation).
         similarity_threshold: minimum similarity for a fuzzy match.
-        sentence_policy: ``"reject"`` (default) or ``"keep-partial"`` (keep the spans that could be
+        policy: ``"reject"`` (default) or ``"keep-partial"`` (keep the spans that could be
             assigned, record the rest in ``unprojected``).
     """
 
@@ -144,20 +144,20 @@ class MarkerProjector:
         markers: tuple[str, str] = ("[", "]"),
         translate_spans: bool = True,
         similarity_threshold: float = 0.5,
-        sentence_policy: SentencePolicy = "reject",
+        policy: SentencePolicy = "reject",
         target_tokenizer: Any = None,
     ) -> None:
         if translator is None or not callable(getattr(translator, "translate", None)):
             raise ConfigError("the markers projector needs a translator (an object with translate(texts, src_lang, tgt_lang))")
-        if sentence_policy not in ("reject", "keep-partial"):
-            raise ConfigError(f"sentence_policy must be 'reject' or 'keep-partial', not {sentence_policy!r}")
+        if policy not in ("reject", "keep-partial"):
+            raise ConfigError(f"policy must be 'reject' or 'keep-partial', not {policy!r}")
         if len(markers) != 2 or not all(markers) or markers[0] == markers[1]:
             raise ConfigError(f"markers must be two distinct non-empty strings, not {markers!r}")
         self.translator = translator
         self.markers = (markers[0], markers[1])
         self.translate_spans = translate_spans
         self.similarity_threshold = similarity_threshold
-        self.sentence_policy = sentence_policy
+        self.policy = policy
         self.target_tokenizer = target_tokenizer
 
     def describe(self) -> dict[str, Any]:
@@ -166,7 +166,7 @@ class MarkerProjector:
             "markers": list(self.markers),
             "translate_spans": self.translate_spans,
             "similarity_threshold": self.similarity_threshold,
-            "sentence_policy": self.sentence_policy,
+            "policy": self.policy,
         }
 
     def project(
@@ -238,7 +238,7 @@ class MarkerProjector:
         k, m = len(src.spans), len(marked)
         if k != m:
             proj.qc["marked_spans"] = m
-        if k != m and self.sentence_policy == "reject":
+        if k != m and self.policy == "reject":
             # the model lost or invented a marker: EasyProject drops such sentences; we record why
             detail = f"{k} spans in the source but {m} marked in the translation"
             proj.unprojected = [Unprojected(s, COUNT_MISMATCH, detail) for s in src.spans]
@@ -270,8 +270,8 @@ class MarkerProjector:
         proj.mapping = {j: index[(sp.token_start, sp.token_end, sp.label)] for j, sp in spans}
         proj.unprojected = unprojected
         proj.qc["assignment"] = "+".join(how) if how else "none"
-        if unprojected and self.sentence_policy == "reject":
-            proj.rejected = unprojected[0].reason
+        if unprojected and self.policy == "reject":
+            C.reject_sentence(proj, unprojected[0].reason, f"{len(unprojected)} of {k} spans unprojected ({unprojected[0].detail})")
 
     def _match(self, i: int, src: Example, marked: list[MarkedSpan], span_tr: dict[tuple[int, int], str]) -> tuple[dict[int, int], list[str]]:
         """Exact, then fuzzy (> threshold) matching, then elimination."""
