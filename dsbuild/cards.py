@@ -363,6 +363,7 @@ def _environment() -> jinja2.Environment:
     env.filters["table"] = md_table
     env.filters["quality_tables"] = quality_tables
     env.filters["num"] = _number
+    env.filters["json_value"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True, default=str).replace("|", "\\|")
     env.filters["tojson_sorted"] = lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return env
 

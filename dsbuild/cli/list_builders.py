@@ -44,8 +44,21 @@ def list_builders(
     if not rows:
         typer.echo("No builders registered.")
         return
-    echo_table([[r["name"], r["version"], ",".join(r["configs"]) if r["configs"] is not None else "?", r["description"]]
-                for r in rows], ["NAME", "VERSION", "CONFIGS", "DESCRIPTION"])
+    echo_table([[r["name"], r["version"], _configs_cell(r["configs"]), r["description"]] for r in rows],
+               ["NAME", "VERSION", "CONFIGS", "DESCRIPTION"])
+    typer.echo("\n`dsbuild info NAME` shows a builder's options; `dsbuild list --json` lists every config.")
+
+
+def _configs_cell(configs: list[str] | None, width: int = 40) -> str:
+    """Config names, shortened to about ``width`` characters with a count of those left out."""
+    if configs is None:
+        return "?"
+    shown: list[str] = []
+    for i, name in enumerate(configs):
+        if shown and len(",".join([*shown, name])) > width:
+            return ",".join(shown) + f" (+{len(configs) - i} more)"
+        shown.append(name)
+    return ",".join(shown)
 
 
 def register(app: typer.Typer) -> None:
