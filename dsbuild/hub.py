@@ -178,6 +178,8 @@ def push_dataset(
     if create_pr:
         note = (f"pushed as pull request {pr_url}; no tag {tag} was created: merge the pull request, then run "
                 f"push again on main to tag it")
+        if old_tag_commit is not None:
+            note += f" (with --force: tag {tag} exists, on commit {old_tag_commit[:12]}; the pull request leaves it alone)"
         log.warning(note)
         result.notes.append(note)
         return result

@@ -162,16 +162,22 @@ def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, 
 def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
         hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-pr"
-    (pushed,) = hub_client.run([push(europarl_dir, repo_id, create_pr=True, private=True)])
+    pr, on_main, second_pr = hub_client.run([
+        push(europarl_dir, repo_id, create_pr=True, private=True),
+        push(europarl_dir, repo_id),
+        push(europarl_dir, repo_id, create_pr=True),  # tag exists: a pull request is still allowed, leaves it alone
+    ])
     repo = hub_client.hub.state.repo(repo_id)
-    assert pushed["tag"] is None and pushed["revision"] == "refs/pr/1"
-    assert pushed["pr_url"].endswith("/discussions/1")
-    assert any("no tag v1.0.0" in note for note in pushed["notes"])
-    assert repo.private and repo.tags == {} and list(repo.prs) == [1]
-    assert repo.prs[1] == pushed["commit_sha"]
+    assert repo.private
+    assert pr["tag"] is None and pr["revision"] == "refs/pr/1" and pr["pr_url"].endswith("/discussions/1")
+    assert any("no tag v1.0.0" in note for note in pr["notes"])
     pr_files = repo.commits[repo.prs[1]].files
-    assert {"README.md", "provenance.json", "en/test-00000-of-00001.parquet", "es/test-00000-of-00001.parquet"} <= set(pr_files)
-    assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
+    assert repo.prs[1] == pr["commit_sha"]
+    assert set(pr_files) == local_files(europarl_dir) | {".gitattributes"}  # every config in the one PR
+    assert on_main["tag"] == "v1.0.0" and repo.tags == {"v1.0.0": on_main["commit_sha"]}
+    assert second_pr["tag"] is None and second_pr["revision"] == "refs/pr/2"
+    assert any("tag v1.0.0 exists" in note for note in second_pr["notes"])
+    assert sorted(repo.prs) == [1, 2] and repo.branches["main"] == on_main["commit_sha"]
 
 
 def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, europarl_dir: Path) -> None:
