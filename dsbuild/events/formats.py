@@ -281,7 +281,8 @@ def group_segments(records: list[EventRecord], size: int = 5) -> list[EventRecor
     segments: list[EventRecord] = []
     by_doc: dict[str, list[EventRecord]] = {}
     for rec in records:
-        by_doc.setdefault(str(rec.meta.get("doc_id", rec.id)), []).append(rec)
+        # records without a document id are taken as one document, in file order
+        by_doc.setdefault(str(rec.meta.get("doc_id", "doc")), []).append(rec)
     for doc_id, recs in by_doc.items():
         for k in range(0, len(recs), size):
             chunk = recs[k:k + size]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsbuild.events.formats import Loss
+from dsbuild.events.formats import Loss, group_segments
 from dsbuild.events.schema import Argument, Event, EventRecord, Mention
 from dsbuild.project.base import Projection, Projector
 from dsbuild.spans import Example, tokens_from_words
@@ -134,3 +134,21 @@ def check_accounting(result: ProjectedRecord) -> None:
     for key in before:
         if after[key] + lost[key] != before[key]:
             raise AssertionError(f"record {result.source.id}: {key} in={before[key]} out={after[key]} lost={lost[key]}")
+
+
+def group_projected(projected: Sequence[ProjectedRecord], size: int) -> list[ProjectedRecord]:
+    """Group sentence-level results into segments of ``size`` sentences (EusIE style).
+
+    Translation and projection work per sentence; segments are formed afterwards on both sides
+    with the same grouping, and the sentences' losses travel with their segment.
+    """
+    sources = group_segments([p.source for p in projected], size)
+    targets = group_segments([p.target for p in projected], size)
+    losses = {p.source.id: p.losses for p in projected}
+    out = []
+    for src, tgt in zip(sources, targets):
+        merged = [Loss(src.id, f"{sid}:{l.item_id}", l.kind, l.detail) for sid in src.meta["sent_ids"] for l in losses[sid]]
+        result = ProjectedRecord(src, tgt, merged, qc={"sentences": len(src.meta["sent_ids"])})
+        check_accounting(result)
+        out.append(result)
+    return out

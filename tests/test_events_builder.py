@@ -1,0 +1,138 @@
+"""The events builder and structure projection (issue 6)."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from dsbuild.align.base import Alignment
+from dsbuild.config import resolve_options
+from dsbuild.errors import ConfigError
+from dsbuild.events.evaluate import structure_prf
+from dsbuild.events.formats import record_to_raw
+from dsbuild.events.markup import load_markup_records
+from dsbuild.events.project import project_records
+from dsbuild.events.schema import DATA_DIR
+from dsbuild.executor import build
+from dsbuild.registry import builders, projectors
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    items = yaml.safe_load((DATA_DIR / "examples.yaml").read_text(encoding="utf-8"))
+    return load_markup_records(items, "en", "eu")
+
+
+class GoldMentionAligner:
+    """Links each source token of a mention to every target token of the same mention id (gold)."""
+
+    name = "gold-mentions"
+
+    def __init__(self, sources, targets):
+        self.links = {}
+        for s, t in zip(sources, targets):
+            src = {m.id: m for m in [*s.entities, *(ev.trigger for ev in s.events)]}
+            tgt = {m.id: m for m in [*t.entities, *(ev.trigger for ev in t.events)]}
+            links = set()
+            for mid, m in src.items():
+                if mid in tgt:
+                    for a, b in m.fragments or ((m.start, m.end),):
+                        links |= {(i, j) for i in range(a, b) for j in range(tgt[mid].start, tgt[mid].end)}
+            self.links[tuple(s.tokens)] = tuple(sorted(links))
+
+    def align(self, src, tgt):
+        return [Alignment(self.links[tuple(s)]) for s in src]
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def make(**options):
+    builder_cls = builders.get("events")
+    return builder_cls(resolve_options(builder_cls.Options, options))
+
+
+def test_projection_with_gold_links_rebuilds_the_gold_structure(pairs):
+    sources, gold = pairs
+    projector = projectors.get("alignment")(aligner=GoldMentionAligner(sources, gold))
+    projected = project_records(sources, [g.tokens for g in gold], projector, src_lang="en", tgt_lang="eu")
+    scores = structure_prf([p.target for p in projected], gold)
+    assert scores["entities"].f1 == 1.0 and scores["triggers"].f1 == 1.0 and scores["arguments"].f1 == 1.0
+    # "him" has no Basque counterpart (pro-drop): its entity and the argument pointing at it are recorded
+    ev19 = next(p for p in projected if p.source.id == "ev-019")
+    assert sorted(l.kind for l in ev19.losses) == ["argument-entity-lost", "unprojected-entity"]
+    for p in projected:  # arguments point only at projected entities
+        ids = {e.id for e in p.target.entities}
+        assert all(a.entity_id in ids for ev in p.target.events for a in ev.arguments)
+
+
+def test_default_build_runs_offline_and_accounts_for_everything(tmp_path):
+    result = build(make(), tmp_path)
+    assert set(result.counts) == {"events", "entities-bio", "triggers-bio", "arguments"}
+    c = result.counts["events"]["test"]
+    assert c == {"in": 24, "out": 24, "rejected": 0}
+    rows = datasets.load_dataset(str(result.path), "events", split="test")
+    facts = result.provenance["facts"]
+    for kind in ("entities", "triggers", "arguments"):
+        lost = sum(1 for r in rows for l in r["losses"]
+                   if (l["kind"] == f"unprojected-{kind[:-1] if kind != 'entities' else 'entity'}") or
+                   (kind == "arguments" and l["kind"].startswith("argument-")))
+        assert facts["structure_out"][kind] + lost == facts["structure_in"][kind]
+    args = result.counts["arguments"]["test"]
+    assert args["in"] == facts["structure_in"]["triggers"] and args["out"] == facts["structure_out"]["triggers"]
+    card = (result.path / "README.md").read_text()
+    assert "Conflict_Attack" in card
+    features = rows.features
+    assert isinstance(features["event_mentions"].feature["event_type"], datasets.ClassLabel)
+
+
+def test_strict_rejects_and_lenient_flags_schema_violations(tmp_path, pairs):
+    raw = [record_to_raw(r) for r in pairs[0][:3]]
+    raw[1]["arguments"][0]["role"] = "Buyer"  # not a role of Business_START-ORG
+    src = tmp_path / "mee.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in raw) + "\n")
+    tr = tmp_path / "tr.jsonl"
+    tr.write_text("\n".join(json.dumps({"id": g.id, "translation": " ".join(g.tokens)}) for g in pairs[1][:3]) + "\n")
+    strict = build(make(source_path=str(src), translations_path=str(tr), validation="strict"), tmp_path / "s")
+    assert strict.counts["events"]["test"] == {"in": 3, "out": 2, "rejected": 1}
+    rejects = [r for r in pq.read_table(strict.path / "rejects.parquet").to_pylist() if r["config"] == "events"]
+    assert {r["reason"] for r in rejects} == {"schema-violation"} and "Buyer" in rejects[0]["detail"]
+    lenient = build(make(source_path=str(src), translations_path=str(tr)), tmp_path / "l")
+    rows = datasets.load_dataset(str(lenient.path), "events", split="test")
+    assert [len(r["violations"]) for r in rows] == [0, 1, 0]
+
+
+def test_budget_subsample_is_seeded_and_recorded(tmp_path):
+    a = build(make(budget=10), tmp_path / "a")
+    b = build(make(budget=10), tmp_path / "b")
+    rows = datasets.load_dataset(str(a.path), "events", split="test")
+    assert sum(len(r["event_mentions"]) + sum(l["kind"] == "unprojected-trigger" for l in r["losses"]) for r in rows) <= 10
+    c = a.counts["events"]["test"]
+    assert c["in"] == 24 and c["out"] + c["rejected"] == 24 and c["rejected"] > 0
+    assert (a.path / "events" / "test-00000-of-00001.parquet").read_bytes() == \
+           (b.path / "events" / "test-00000-of-00001.parquet").read_bytes()
+    reasons = {r["reason"] for r in pq.read_table(a.path / "rejects.parquet").to_pylist() if r["config"] == "events"}
+    assert reasons == {"over-budget"}
+
+
+def test_segments_option(tmp_path):
+    result = build(make(segment_size=5), tmp_path)
+    assert result.counts["events"]["test"] == {"in": 5, "out": 5, "rejected": 0}  # 24 sentences, one document
+    rows = datasets.load_dataset(str(result.path), "events", split="test")
+    assert max(len(r["tokens"]) for r in rows) > 30
+
+
+def test_missing_given_translation_is_a_clear_error(tmp_path):
+    tr = tmp_path / "tr.jsonl"
+    tr.write_text(json.dumps({"id": "ev-001", "translation": "kaixo"}) + "\n")
+    with pytest.raises(ConfigError, match="no given translation for 23 record"):
+        build(make(translations_path=str(tr)), tmp_path / "o")
+
+
+def test_bad_options_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="strict or lenient"):
+        build(make(validation="lax"), tmp_path)
