@@ -142,27 +142,37 @@ def check(filled: Filled) -> tuple[str, str] | None:
 
 
 def generate(bank: Bank, *, per_template: int, seed: int, max_attempts_factor: int = 30,
-             seen: dict[tuple[str, str], tuple[str, str]] | None = None) -> Iterator[Candidate]:
+             seen: dict[tuple[str, str], tuple[str, str]] | None = None,
+             stats: dict[str, dict[str, int]] | None = None) -> Iterator[Candidate]:
     """Yield up to ``per_template`` kept candidates per template of ``bank``, plus rejected ones.
 
     ``seen`` maps normalised (premise, hypothesis) to (template id, label) of the first row that
-    produced it; pass one dict to share deduplication across calls.
+    produced it; pass one dict to share deduplication across calls. ``stats`` (if given) receives
+    per template the number of draws, draws that broke a constraint (resampled) and draws that
+    repeated a pair the same template already produced (sampling collisions): those are not
+    outputs, so they are counted here rather than rejected.
     """
     seen = {} if seen is None else seen
     for tpl in bank.templates:
         rng = random.Random(f"{seed}:{bank.language}:{tpl.id}")
         kept = attempts = rejected = 0
+        st = {"draws": 0, "resampled": 0, "collisions": 0}
+        if stats is not None:
+            stats[tpl.id] = st
         while kept < per_template and attempts < per_template * max_attempts_factor:
             attempts += 1
+            st["draws"] += 1
             fill = sample_fill(tpl, bank, rng)
             if fill is None:
-                continue  # constraint not met: resample (not an output, nothing to record)
+                st["resampled"] += 1
+                continue  # constraint not met: resample (not an output)
             filled = render(tpl, bank, fill)
             failed = check(filled)
             key = normalize_pair(filled.premise, filled.hypothesis)
             if failed is None and key in seen:
                 first_tid, first_label = seen[key]
                 if first_tid == tpl.id:
+                    st["collisions"] += 1
                     continue  # the same draw again: a sampling collision, not a new pair
                 reason = "label-conflict" if first_label != tpl.label else "duplicate-pair"
                 failed = (reason, f"same pair as template {first_tid!r} (label {first_label})")

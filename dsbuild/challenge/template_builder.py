@@ -144,7 +144,9 @@ class TemplateNliBuilder(Builder):
         duplicates_in_output = 0
         contig: dict[str, list[bool]] = defaultdict(list)
         agreement_checks = agreement_failures = 0
-        for cand in generate(bank, per_template=o.per_template, seed=o.seed, max_attempts_factor=o.max_attempts_factor):
+        stats: dict[str, dict[str, int]] = {}
+        for cand in generate(bank, per_template=o.per_template, seed=o.seed, max_attempts_factor=o.max_attempts_factor,
+                             stats=stats):
             ctx.read()
             agreement_checks += cand.filled.agreement_checks
             agreement_failures += len(cand.filled.agreement_failures)
@@ -168,6 +170,7 @@ class TemplateNliBuilder(Builder):
             "rejects": dict(sorted(rejects.items())),
             "agreement_checks": agreement_checks, "agreement_failures": agreement_failures,
             "duplicates_in_output": duplicates_in_output,
+            "sampling": {k: sum(st[k] for st in stats.values()) for k in ("draws", "resampled", "collisions")},
             "mean_overlap": {g: round(statistics.fmean(v), 4) for g, v in sorted(overlaps.items())},
             "share_contiguous": {g: round(sum(v) / len(v), 4) for g, v in sorted(contig.items())},
         }
@@ -195,6 +198,7 @@ class TemplateNliBuilder(Builder):
                 "property_violations_removed": facts.get("rejects", {}).get("property-violated", 0),
                 "templates_without_rows": sorted(t for t, n in facts.get("templates_short", {}).items() if n == 0),
                 "templates_short": facts.get("templates_short", {}),
+                "sampling": facts.get("sampling", {}),
                 "mean_overlap": facts.get("mean_overlap", {}),
                 "share_contiguous": facts.get("share_contiguous", {}),
             }
