@@ -124,8 +124,12 @@ class Events(Builder):
             self.projected = project_records(kept, translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
         if o.segment_size:  # translate and project sentences, then form segments on both sides
             self.projected = group_projected(self.projected, o.segment_size)
-        ctx.add_model(f"projector:{o.method}", kind="projector", **o.projector_options)
+        describe = getattr(projector, "describe", None)
+        ctx.add_model(f"projector:{o.method}", kind="projector", **(describe() if callable(describe) else o.projector_options))
         ctx.facts.update(self._facts())
+        ctx.quality["structure"] = {kind: {"input": ctx.facts["structure_in"].get(kind, 0),
+                                           "output": ctx.facts["structure_out"].get(kind, 0)}
+                                    for kind in ("entities", "triggers", "arguments")}
 
     def _read_source(self, ctx: BuildContext) -> tuple[list[EventRecord], dict[str, str]]:
         o = self.options
@@ -201,7 +205,9 @@ class Events(Builder):
         totals_in = Counter(); totals_out = Counter()
         for p in self.projected:
             totals_in.update(p.source.counts()); totals_out.update(p.target.counts())
-        return {"type_counts": {k: {"before": before[k], "after": after[k]} for k in sorted(before | after)},
+        schema = load_schema()
+        return {"schema": {"event_types": schema.event_types, "roles": schema.roles, "entity_types": schema.entity_types},
+                "type_counts": {k: {"before": before[k], "after": after[k]} for k in sorted(before | after)},
                 "losses_by_kind": dict(sorted(lost.items())),
                 "structure_in": dict(totals_in), "structure_out": dict(totals_out),
                 "rejected_records": Counter(r.reason for r in self.rejects)}
