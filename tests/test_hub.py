@@ -149,16 +149,6 @@ def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
     assert repo.tags == {"v1.0.0": restored["commit_sha"]}
 
 
-def test_push_to_a_branch_creates_it_and_tags_its_commit(hub_client: HubClient, europarl_dir: Path) -> None:
-    repo_id = "test-user/europarl-branch"
-    pushed, loaded = hub_client.run([push(europarl_dir, repo_id, revision="release"), load(repo_id, "es", "release")])
-    repo = hub_client.hub.state.repo(repo_id)
-    assert pushed["revision"] == "release"
-    assert repo.branches["release"] == pushed["commit_sha"] == repo.tags["v1.0.0"]
-    assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]  # main untouched
-    assert loaded["rows"] == local_rows(europarl_dir, "es")
-
-
 def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
         hub_client: HubClient, europarl_dir: Path) -> None:
     repo_id = "test-user/europarl-pr"
@@ -209,15 +199,18 @@ def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, e
     assert_one_line_error(result, "reading the tags", "HF_ENDPOINT", closed)
 
 
-def test_cli_push(hub_client: HubClient, europarl_dir: Path) -> None:
+def test_cli_push_to_a_new_branch(hub_client: HubClient, europarl_dir: Path) -> None:
+    """`python -m dsbuild push DIR --repo-id ID --revision BRANCH`: branch created, its commit tagged."""
     repo_id = "test-user/europarl-cli"
     done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(europarl_dir), "--repo-id", repo_id,
-                               "--revision", "cli", "--token", TEST_TOKEN], token=None)
+                               "--revision", "release", "--token", TEST_TOKEN], token=None)
     assert done.returncode == 0, done.stderr
     repo = hub_client.hub.state.repo(repo_id)
     sha = repo.tags["v1.0.0"]
-    assert repo.branches["cli"] == sha
-    assert f"to {repo_id}@cli, commit {sha}" in done.stdout and "Tagged v1.0.0" in done.stdout
+    assert repo.branches["release"] == sha
+    assert set(repo.commits[sha].files) == local_files(europarl_dir) | {".gitattributes"}
+    assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]  # main untouched
+    assert f"to {repo_id}@release, commit {sha}" in done.stdout and "Tagged v1.0.0" in done.stdout
 
 
 # -- in-process checks that need no server --------------------------------------------------------
