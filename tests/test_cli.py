@@ -148,8 +148,9 @@ def test_python_m_dsbuild_and_console_script(tmp_path):
     assert script is not None, "console script `dsbuild` not installed (pip install -e .)"
     out = subprocess.run([script, "--version"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("dsbuild ")
-    out = subprocess.run([script, "card", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 2 and out.stderr.startswith("error: ") and "no provenance.json" in out.stderr
+    out = subprocess.run([script, "build", "europarl-ner", "--set", "novalue"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: --set 'novalue': expected key=value")
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,15 +36,15 @@ def build(
     Options resolve as defaults < --config file < --set. An interrupted build resumes from its
     finished splits when run again with the same options.
     """
-    from dsbuild.executor import build as run_build  # imported here: datasets/pyarrow are slow to import
-
-    cls = builders.get(name)
-    layers = []
+    layers = []  # read the option layers first: their errors need no builder (and no slow imports)
     if config is not None:
         layers.append(load_config_file(config))
     if set_:
         layers.append(parse_overrides(set_))
+    cls = builders.get(name)
     options = resolve_options(cls.Options, *layers)
+    from dsbuild.executor import build as run_build  # imported here: datasets/pyarrow are slow to import
+
     result = run_build(cls(options), out, overwrite=overwrite, resume=not fresh)
     rows = [[cfg, split, c["in"], c["out"], c["rejected"]] for cfg, splits in result.counts.items()
             for split, c in splits.items()]
