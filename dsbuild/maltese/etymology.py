@@ -45,7 +45,7 @@ from dsbuild.maltese.resources import nfc
 log = logging.getLogger(__name__)
 
 #: bump when features change: a model trained with other features must not be loaded
-FEATURE_VERSION = "4"
+FEATURE_VERSION = "5"
 DEFAULT_PARAMS: dict[str, Any] = {"c1": 0.0, "c2": 0.3, "max_iterations": 200,
                                   "feature.possible_transitions": True}
 MODEL_DIRNAME = "etymology_model"
@@ -85,6 +85,32 @@ def _skeleton(arabic: str) -> str:
 
 def _bucket(name: str, x: float) -> list[str]:
     return [f"{name}>={t}" for t in (0.3, 0.5, 0.7, 0.85) if x >= t]
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicons() -> dict[str, Any]:
+    """English and Italian word lists and character models from the translation tables' target sides,
+    and a model of Maltese word forms from their source side: evidence of unadapted English and of
+    Romance vocabulary that generalises beyond the annotated tokens."""
+    from dsbuild.maltese.transliterate import CharNgramLM
+
+    out: dict[str, Any] = {}
+    for lang, direction in (("en", "mt-en"), ("it", "mt-it")):
+        words = set()
+        for value in resources.translation_table(direction).values():
+            for x in value.lower().split():
+                x = x.strip(".,;:!?()\"'’“”")
+                if x.isalpha():
+                    words.add(x)
+        out[lang] = frozenset(words)
+        out[f"{lang}_lm"] = CharNgramLM(sorted(words), order=3)
+    mt = sorted({k.lower() for k in resources.translation_table("mt-en") if k.isalpha()})
+    out["mt_lm"] = CharNgramLM(mt, order=3)
+    return out
+
+
+def _per_char(lm: Any, word: str) -> float:
+    return lm.score(word) / (len(word) + 1)
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -148,6 +174,17 @@ def word_features(w: str) -> tuple[tuple[str, float], ...]:
                     f[f"common={inner}"] = 1.0
     if n_total:
         f["common_frac"] = n_common / n_total
+    # English / Italian lexicons and character models
+    if core.isalpha():
+        lex = _lexicons()
+        for lang in ("en", "it"):
+            if core in lex[lang]:
+                f[f"in_{lang}_lex"] = 1.0
+        lp = {k: _per_char(lex[f"{k}_lm"], core) for k in ("en", "it", "mt")}
+        for a, b in (("en", "mt"), ("it", "mt"), ("en", "it")):
+            d = lp[a] - lp[b]
+            f[f"lm_{a}_{b}"] = max(-3.0, min(3.0, d))
+            f[f"lm_{a}_{b}>0"] = 1.0 if d > 0 else 0.0
     # word translation tables
     tables = {d: resources.translation_table(d) for d in resources.TRANSLATION_TABLES}
     en = tables["mt-en"].get(w) or tables["mt-en"].get(l)
