@@ -38,6 +38,7 @@ import json
 import re
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -165,6 +166,8 @@ class HubState:
         #: LFS content directly from /resolve/
         self.cdn_host: str | None = "localhost"
         self.requests: list[tuple[str, str]] = []
+        #: tracebacks of unexpected exceptions in handlers (server bugs, not injected faults)
+        self.server_errors: list[str] = []
         self._clock = 0
 
     # -- test controls -------------------------------------------------------------------------
@@ -247,10 +250,10 @@ class HubHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json", length: int | None = None) -> None:
+              content_type: str = "application/json") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.send_header("Content-Length", str(len(body)))  # HEAD too: the size of what GET would send
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -313,6 +316,12 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HttpError(404, f"no route for {self.command} {path}")
         except HttpError as err:
             self._error(err)
+        except json.JSONDecodeError as err:
+            self._error(HttpError(400, f"malformed JSON body: {err}"))
+        except Exception as err:  # a bug in this server: answer 500 and keep it for the tests to fail on
+            with self.state.lock:
+                self.state.server_errors.append(f"{self.command} {path}: {traceback.format_exc()}")
+            self._error(HttpError(500, f"test hub server bug: {err!r}"))
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _dispatch
 

@@ -78,6 +78,9 @@ def test_errors_carry_the_codes_the_client_maps(seeded: LocalHub) -> None:
     assert missing_file.status == 404 and missing_file.getheader("X-Error-Code") == "EntryNotFound"
     no_auth = request(seeded, "POST", "/api/repos/create", json.dumps({"name": "x", "type": "dataset"}).encode())
     assert no_auth.status == 401
+    malformed = request(seeded, "POST", "/api/repos/create", b"{not json",
+                        {"Authorization": f"Bearer {TEST_TOKEN}", "Content-Type": "application/json"})
+    assert malformed.status == 400 and "malformed JSON" in malformed.getheader("X-Error-Message")
 
 
 def test_commit_checks_parent_and_lfs_objects(seeded: LocalHub) -> None:

@@ -38,11 +38,14 @@ def local_hub_server() -> Iterator[LocalHub]:
 
 @pytest.fixture
 def local_hub(local_hub_server: LocalHub) -> Iterator[LocalHub]:
-    """The session's server with no injected faults and an empty request log."""
-    local_hub_server.state.clear_faults()
-    local_hub_server.state.requests.clear()
+    """The session's server with no injected faults and an empty request log; fails on server bugs."""
+    state = local_hub_server.state
+    state.clear_faults()
+    state.requests.clear()
+    state.server_errors.clear()
     yield local_hub_server
-    local_hub_server.state.clear_faults()
+    state.clear_faults()
+    assert not state.server_errors, "the test Hub server crashed:\n" + "\n".join(state.server_errors)
 
 
 @dataclass
