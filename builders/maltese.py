@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from tqdm.auto import tqdm
 
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
@@ -261,12 +262,13 @@ class Maltese(Builder):
                       feature_version=meta.get("feature_version"), trained_on=meta.get("trained_on"))
         self._predictions: dict[str, list[str]] = {}
         unseen = total = 0
-        for exs in self._examples.values():
-            for ex in exs:
-                if ex.problem is None:
-                    self._predictions[ex.id] = self.classifier.predict(ex.tokens)
-                    total += len(ex.tokens)
-                    unseen += sum(not self.classifier.memory.seen(t) for t in ex.tokens)
+        todo = [ex for exs in self._examples.values() for ex in exs]
+        for ex in tqdm(todo, desc="maltese: etymology", unit="ex", leave=False, disable=len(todo) < 1000):
+            if ex.problem is None:
+                self._predictions[ex.id] = self.classifier.predict(ex.tokens)
+                total += len(ex.tokens)
+                unseen += sum(not self.classifier.memory.seen(t) for t in ex.tokens)
+        log.info("maltese: etymology predicted for %d tokens (%d not in the classifier's training data)", total, unseen)
         cv = meta.get("cross_validation")
         ctx.facts["maltese"] = {
             "classifier_version": self.classifier.version,

@@ -133,3 +133,13 @@ def test_bad_options():
         _maltese(pipelines=["transliterate_arabik"]).configs()
     with pytest.raises(ConfigError, match="format"):
         _maltese(format="xml").configs()
+
+
+def test_same_options_give_identical_files(tmp_path):
+    src = tmp_path / "s.conllu"
+    src.write_text("# sent_id = a\n1\tIl-\til-\tDET\tDEFART\t_\t2\tdet\t_\t_\n2\tkelb\tkelb\tNOUN\tNN\t_\t0\troot\t_\t_\n\n",
+                   encoding="utf-8")
+    outs = [build(_maltese(source=str(src), pipelines=["transliterate_arabic_translate_it"]), tmp_path / d).path
+            for d in ("one", "two")]
+    for rel in ("README.md", "transliterate_arabic_translate_it/train-00000-of-00001.parquet", "quality.json"):
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
