@@ -1,0 +1,573 @@
+"""Span projection through word alignments (the offline default projection method).
+
+For each source span the target tokens linked to its tokens are collected, cut into clusters
+(a cluster ends where a target token linked to a word *outside* the span intervenes), the best
+cluster is closed to a contiguous range, and its edges are repaired. Every rule uses only the
+alignment, token shape (punctuation, capitalisation) and the source span itself, never a word
+list of one language, so the same defaults serve every language pair:
+
+1. **Evidence**: the symmetrised links (``links``) and, when the aligner gives both directions,
+   their intersection (``strong``) and each direction alone. Agreement raises confidence.
+2. **Clusters / split projections**: aligned target tokens separated by a token that belongs to
+   another source word form separate clusters. ``split="best"`` keeps the cluster with the most
+   link evidence (the others are stray links: repeated words, function words);
+   ``split="closure"`` takes min..max over all of them (the classic baseline);
+   ``split="reject"`` leaves the span unprojected with reason ``split``.
+3. **Edge repair** (each rule can be switched off):
+   ``trim_punct`` drops punctuation at an edge unless the source span has punctuation there;
+   ``trim_foreign`` drops an edge token with more links to words outside the span than inside,
+   unless one of its links into the span is a strong link;
+   ``trim_case`` drops a lower-case edge token when the source span's edge word is capitalised and
+   the target span keeps a capitalised word (articles and prepositions before names,
+   ``del Parlamento Europeo``); ``extend_case`` adds an adjacent *unaligned* capitalised target token
+   when the source span is all capitalised (name parts the aligner missed).
+4. **Fallback**: a span with no aligned target token is found by its exact surface string in the
+   target (names, numbers, acronyms are often copied) when ``string_fallback``; otherwise it is
+   unprojected with reason ``unaligned``.
+5. **Collisions**: spans are placed in order of confidence; a later span overlapping an earlier
+   one is trimmed at the shared edge (``collisions="trim"``) or unprojected (reason ``collision``).
+6. **Confidence** per span: the product of source coverage, target coverage and link purity,
+   scaled by the share of its links found in both directions.
+
+Sentence policy: ``keep-partial`` keeps a sentence with some spans unprojected (each recorded in
+:attr:`Projection.unprojected` with a reason); ``reject`` rejects it (reason ``unprojected_span``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from dsbuild.errors import ConfigError
+from dsbuild.project import reasons as R
+from dsbuild.project.base import Projection, SentencePolicy, Unprojected
+from dsbuild.project.inputs import PreparedPair, prepare_pairs
+from dsbuild.registry import projectors
+from dsbuild.spans import Example, Span
+
+log = logging.getLogger(__name__)
+
+Link = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LinkViews:
+    """The alignment evidence for one sentence pair.
+
+    ``links`` is the symmetrised alignment used to find spans; ``strong`` the links both
+    directions agree on (defaults to ``links``); ``fwd``/``rev`` the directional alignments when
+    known (source->target and target->source models, both as (source, target) pairs).
+    """
+
+    links: frozenset[Link]
+    strong: frozenset[Link] | None = None
+    fwd: frozenset[Link] | None = None
+    rev: frozenset[Link] | None = None
+
+    @classmethod
+    def from_alignment(cls, alignment: Any) -> LinkViews:
+        """From a :class:`dsbuild.align.base.Alignment` (directional links read when present)."""
+        if isinstance(alignment, LinkViews):
+            return alignment
+        links = frozenset(tuple(link) for link in getattr(alignment, "links", alignment))
+        fwd = getattr(alignment, "fwd", None)
+        rev = getattr(alignment, "rev", None)
+        fwd = frozenset(map(tuple, fwd)) if fwd is not None else None
+        rev = frozenset(map(tuple, rev)) if rev is not None else None
+        strong = fwd & rev if fwd is not None and rev is not None else None
+        return cls(links, strong, fwd, rev)  # type: ignore[arg-type]
+
+
+@dataclass
+class AlignmentProjectionOptions:
+    """The span-projection rules (see the module docstring). Defaults are language-independent."""
+
+    split: Literal["best", "closure", "reject"] = "best"
+    max_gap: int = 3
+    trim_punct: bool = True
+    trim_foreign: bool = True
+    trim_weak: bool = False
+    trim_case: bool = True
+    copy_anchor: bool = True
+    extend_case: bool = True
+    string_fallback: bool = True
+    collisions: Literal["trim", "drop"] = "trim"
+    min_score: float = 0.0
+    ensemble: bool = False
+
+    def __post_init__(self) -> None:
+        if self.split not in ("best", "closure", "reject"):
+            raise ConfigError(f"split must be 'best', 'closure' or 'reject', not {self.split!r}")
+        if self.collisions not in ("trim", "drop"):
+            raise ConfigError(f"collisions must be 'trim' or 'drop', not {self.collisions!r}")
+        if self.max_gap < 0:
+            raise ConfigError("max_gap must be >= 0")
+
+
+@dataclass
+class _Candidate:
+    index: int  # source span index
+    start: int  # target token range [start, end)
+    end: int
+    score: float
+    how: str  # "aligned" | "string"
+    split: bool = False
+    repairs: list[str] = field(default_factory=list)
+
+
+def _is_punct(word: str) -> bool:
+    return not any(ch.isalnum() for ch in word)
+
+
+def _is_capitalised(word: str) -> bool:
+    return word[:1].isupper()
+
+
+def _is_lower(word: str) -> bool:
+    return word[:1].islower()
+
+
+class _Sentence:
+    """Link indexes of one sentence pair."""
+
+    def __init__(self, source: Example, target: Example, views: LinkViews) -> None:
+        self.source, self.target, self.views = source, target, views
+        self.src_words = [unicodedata.normalize("NFC", w) for w in source.words]
+        self.tgt_words = [unicodedata.normalize("NFC", w) for w in target.words]
+        n_src, n_tgt = len(self.src_words), len(self.tgt_words)
+        self.links = frozenset((i, j) for i, j in views.links if 0 <= i < n_src and 0 <= j < n_tgt)
+        self.dropped_links = len(views.links) - len(self.links)
+        self.strong = self.links if views.strong is None else frozenset(views.strong) & self.links
+        self.s2t: list[set[int]] = [set() for _ in range(n_src)]
+        self.t2s: list[set[int]] = [set() for _ in range(n_tgt)]
+        for i, j in self.links:
+            self.s2t[i].add(j)
+            self.t2s[j].add(i)
+        # index of the first target word with a letter or digit (its capital is positional)
+        self.first_word = next((j for j, w in enumerate(self.tgt_words) if not _is_punct(w)), 0)
+
+
+def _clusters(sent: _Sentence, inside: range, aligned: list[int], max_gap: int) -> list[list[int]]:
+    """Aligned target tokens, cut where a token linked outside the span (or a long gap) intervenes."""
+    clusters: list[list[int]] = [[aligned[0]]]
+    for j in aligned[1:]:
+        prev = clusters[-1][-1]
+        gap = range(prev + 1, j)
+        foreign = any(sent.t2s[g] and not (sent.t2s[g] & set(inside)) for g in gap)
+        if foreign or len(gap) > max_gap:
+            clusters.append([j])
+        else:
+            clusters[-1].append(j)
+    return clusters
+
+
+def _has_strong(sent: _Sentence, inside: range, cluster: list[int]) -> bool:
+    return any((i, j) in sent.strong for j in cluster for i in sent.t2s[j] if i in inside)
+
+
+def _string_match(sent: _Sentence, span: Span, taken: set[int]) -> tuple[int, int] | None:
+    """The first free occurrence of the span's exact words in the target (copied names, numbers)."""
+    words = sent.src_words[span.token_start : span.token_end]
+    n = len(words)
+    if all(_is_punct(w) for w in words):
+        return None
+    for a in range(len(sent.tgt_words) - n + 1):
+        if sent.tgt_words[a : a + n] == words and not taken.intersection(range(a, a + n)):
+            return a, a + n
+    return None
+
+
+def _copy_inside(sent: _Sentence, span: Span, a: int, b: int) -> tuple[int, int] | None:
+    """An occurrence of the span's own words (case-insensitive) inside the target range ``[a, b]``.
+
+    Names, acronyms and numbers are often copied by the translator; when the copy lies in the
+    aligned region it is the best evidence of the span's exact edges.
+    """
+    words = [w.casefold() for w in sent.src_words[span.token_start : span.token_end]]
+    if all(_is_punct(w) for w in words):
+        return None
+    n = len(words)
+    lowered = [w.casefold() for w in sent.tgt_words[a : b + 1]]
+    for k in range(len(lowered) - n + 1):
+        if lowered[k : k + n] == words:
+            return a + k, a + k + n
+    return None
+
+
+def _repair(sent: _Sentence, span: Span, a: int, b: int, opt: AlignmentProjectionOptions, repairs: list[str]) -> tuple[int, int]:
+    """Trim and extend the edges of the target range ``[a, b]`` (inclusive)."""
+    inside = span.token_range
+    src_first = sent.src_words[span.token_start]
+    src_last = sent.src_words[span.token_end - 1]
+    src_words = sent.src_words[span.token_start : span.token_end]
+
+    def in_links(j: int) -> int:
+        return sum(1 for i in sent.t2s[j] if i in inside)
+
+    src_named = any(_is_capitalised(w) for w in src_words)
+
+    def keeps_capital(lo: int, hi: int) -> bool:
+        return any(_is_capitalised(w) for w in sent.tgt_words[lo : hi + 1])
+
+    def trim_edge(j: int, src_edge: str, lo: int, hi: int) -> str | None:
+        word = sent.tgt_words[j]
+        n_in = in_links(j)
+        if n_in == 0:
+            return "unaligned-edge"
+        if opt.trim_punct and _is_punct(word) and not _is_punct(src_edge):
+            return "punct"
+        if opt.trim_foreign:
+            n_out = len(sent.t2s[j]) - n_in
+            strong_in = any((i, j) in sent.strong for i in sent.t2s[j] if i in inside)
+            if n_out > n_in and not strong_in:
+                return "foreign"
+        weak = not any((i, j) in sent.strong for i in sent.t2s[j] if i in inside)
+        if opt.trim_weak and weak and all(
+                any((i, k) in sent.strong for k in sent.s2t[i] if lo <= k <= hi) for i in sent.t2s[j] if i in inside):
+            return "weak"
+        # a sentence-initial capital says nothing about the word; it must then also be linked outside
+        lower = _is_lower(word) or (j == sent.first_word and n_in < len(sent.t2s[j]))
+        if opt.trim_case and weak and src_named and lower and keeps_capital(lo, hi):
+            return "case"
+        return None
+
+    changed = True
+    while changed and a < b:
+        changed = False
+        why = trim_edge(a, src_first, a + 1, b)
+        if why:
+            repairs.append(f"trim-left:{why}")
+            a += 1
+            changed = True
+            continue
+        why = trim_edge(b, src_last, a, b - 1)
+        if why:
+            repairs.append(f"trim-right:{why}")
+            b -= 1
+            changed = True
+    if opt.extend_case and all(_is_capitalised(w) or _is_punct(w) for w in src_words) and _is_capitalised(src_first):
+        n = len(sent.tgt_words)
+        # the sentence's first word is capitalised whatever it is, so it is never added
+        while b + 1 < n and b + 1 > sent.first_word and not sent.t2s[b + 1] and _is_capitalised(sent.tgt_words[b + 1]):
+            b += 1
+            repairs.append("extend-right:case")
+        while a - 1 > sent.first_word and not sent.t2s[a - 1] and _is_capitalised(sent.tgt_words[a - 1]):
+            a -= 1
+            repairs.append("extend-left:case")
+    return a, b
+
+
+def _confidence(sent: _Sentence, span: Span, a: int, b: int) -> float:
+    inside = span.token_range
+    tgt = range(a, b + 1)
+    block = [(i, j) for i in inside for j in sent.s2t[i] if j in tgt]
+    if not block:
+        return 0.0
+    src_cov = len({i for i, _ in block}) / len(inside)
+    tgt_cov = len({j for _, j in block}) / len(tgt)
+    touching = sum(len(sent.t2s[j]) for j in tgt) + sum(len(sent.s2t[i]) for i in inside)
+    purity = 2 * len(block) / touching if touching else 0.0
+    agreement = 0.5 + 0.5 * sum(1 for link in block if link in sent.strong) / len(block)
+    return round(src_cov * tgt_cov * purity * agreement, 4)
+
+
+def _candidate(sent: _Sentence, k: int, span: Span, opt: AlignmentProjectionOptions) -> _Candidate | Unprojected:
+    inside = span.token_range
+    aligned = sorted({j for i in inside for j in sent.s2t[i]})
+    if not aligned:
+        return Unprojected(span, R.UNALIGNED, "no target token is aligned to the span")
+    clusters = _clusters(sent, inside, aligned, opt.max_gap)
+    split = len(clusters) > 1
+    if split and opt.split == "reject":
+        return Unprojected(span, R.SPLIT, f"aligned target tokens fall in {len(clusters)} separate groups: {clusters}")
+    if split and opt.split == "closure":
+        a, b = aligned[0], aligned[-1]
+    else:  # drop clusters held only by weak (one-direction) links when another has strong ones
+        strong = [c for c in clusters if _has_strong(sent, inside, c)]
+        kept = strong or clusters
+        a, b = kept[0][0], kept[-1][-1]
+    repairs: list[str] = []
+    if opt.copy_anchor:
+        hit = _copy_inside(sent, span, a, b)
+        if hit is not None:
+            return _Candidate(k, hit[0], hit[1], _confidence(sent, span, hit[0], hit[1] - 1), "aligned", split, ["copy-anchor"])
+    a, b = _repair(sent, span, a, b, opt, repairs)
+    return _Candidate(k, a, b + 1, _confidence(sent, span, a, b), "aligned", split, repairs)
+
+
+def _voters(source: Example, target: Example, views: LinkViews) -> list[_Sentence]:
+    """Extra alignment views that vote with the symmetrised one: each direction, union, intersection."""
+    if views.fwd is None or views.rev is None:
+        return []
+    strong = views.fwd & views.rev
+    return [_Sentence(source, target, LinkViews(links, strong)) for links in
+            (views.fwd, views.rev, views.fwd | views.rev, strong)]
+
+
+def _vote(main: _Candidate | Unprojected, others: list[_Candidate | Unprojected], n: int) -> _Candidate | Unprojected:
+    """The target range most views agree on (ties keep the symmetrised view's answer)."""
+    votes: dict[tuple[int, int], int] = {}
+    for c in [main, *others]:
+        if isinstance(c, _Candidate):
+            votes[(c.start, c.end)] = votes.get((c.start, c.end), 0) + 1
+    if not votes:
+        return main
+    best = max(votes.values())
+    if isinstance(main, _Candidate) and votes[(main.start, main.end)] == best:
+        winner = main
+    else:
+        winner = next(c for c in others if isinstance(c, _Candidate) and votes[(c.start, c.end)] == best)
+    winner.repairs.append(f"votes:{best}/{n}")
+    return winner
+
+
+def project_sentence(
+    source: Example,
+    target: Example,
+    alignment: Any,
+    options: AlignmentProjectionOptions | None = None,
+    *,
+    policy: SentencePolicy = "keep-partial",
+) -> Projection:
+    """Project ``source``'s spans onto ``target`` (tokens only) given the word alignment.
+
+    ``alignment`` is a :class:`LinkViews`, an :class:`~dsbuild.align.base.Alignment` or an
+    iterable of 0-indexed ``(source_index, target_index)`` links. No aligner runs here: this is
+    the pure projection step, usable with alignments from any tool.
+    """
+    opt = options or AlignmentProjectionOptions()
+    views = LinkViews.from_alignment(alignment)
+    sent = _Sentence(source, target, views)
+    voters = _voters(source, target, views) if opt.ensemble else []
+    unprojected: list[Unprojected] = []
+    candidates: list[_Candidate] = []
+    for k, span in enumerate(source.spans):
+        cand = _candidate(sent, k, span, opt)
+        if voters:
+            cand = _vote(cand, [_candidate(v, k, span, opt) for v in voters], len(voters) + 1)
+        if isinstance(cand, Unprojected):
+            unprojected.append(cand)
+        else:
+            candidates.append(cand)
+
+    placed: list[_Candidate] = []
+    taken: set[int] = set()
+    for cand in sorted(candidates, key=lambda c: (-c.score, c.index)):
+        a, b = cand.start, cand.end
+        clash = taken.intersection(range(a, b))
+        if clash and opt.collisions == "trim":
+            while a < b and a in taken:
+                a += 1
+            while b > a and (b - 1) in taken:
+                b -= 1
+            if a < b and not taken.intersection(range(a, b)):
+                cand.repairs.append("trim:collision")
+                a, b = _repair(sent, source.spans[cand.index], a, b - 1, opt, cand.repairs)
+                cand.start, cand.end = a, b + 1
+                cand.score = _confidence(sent, source.spans[cand.index], a, b)
+                clash = set()
+        if clash:
+            other = next(c for c in placed if c.start < cand.end and cand.start < c.end)
+            unprojected.append(Unprojected(source.spans[cand.index], R.COLLISION,
+                                           f"target tokens [{cand.start}, {cand.end}) are taken by the projection of source span "
+                                           f"{other.index} ({source.spans[other.index].label}), which has higher confidence"))
+            continue
+        if cand.score < opt.min_score:
+            unprojected.append(Unprojected(source.spans[cand.index], R.LOW_CONFIDENCE,
+                                           f"confidence {cand.score} < min_score {opt.min_score}"))
+            continue
+        placed.append(cand)
+        taken.update(range(cand.start, cand.end))
+
+    if opt.string_fallback:
+        still: list[Unprojected] = []
+        for u in unprojected:
+            hit = _string_match(sent, u.span, taken) if u.reason == R.UNALIGNED else None
+            if hit is None:
+                still.append(u)
+                continue
+            k = source.spans.index(u.span)
+            placed.append(_Candidate(k, hit[0], hit[1], 0.5, "string", repairs=["string-match"]))
+            taken.update(range(*hit))
+        unprojected = still
+    return _finish(sent, placed, unprojected, policy)
+
+
+def _finish(sent: _Sentence, placed: list[_Candidate], unprojected: list[Unprojected], policy: SentencePolicy) -> Projection:
+    source, target = sent.source, sent.target
+    placed.sort(key=lambda c: (c.start, c.end))
+    spans = [target.span_from_tokens(c.start, c.end, source.spans[c.index].label, c.score) for c in placed]
+    out_target = replace(target, spans=spans, meta=dict(target.meta))
+    mapping = {c.index: n for n, c in enumerate(placed)}
+    qc: dict[str, Any] = {
+        "method": "alignment",
+        "n_source_spans": len(source.spans),
+        "n_projected": len(placed),
+        "n_unprojected": len(unprojected),
+        "n_links": len(sent.links),
+        "n_split": sum(c.split for c in placed),
+        "n_repaired": sum(bool([r for r in c.repairs if r != "string-match"]) for c in placed),
+        "n_string_match": sum(c.how == "string" for c in placed),
+        "min_score": min((c.score for c in placed), default=None),
+        "unaligned_target_share": round(sum(1 for s in sent.t2s if not s) / len(sent.t2s), 4) if sent.t2s else 0.0,
+    }
+    if sent.dropped_links:
+        qc["out_of_range_links"] = sent.dropped_links
+    unprojected.sort(key=lambda u: (u.span.token_start, u.span.token_end))
+    proj = Projection(source=source, target=out_target, mapping=mapping, unprojected=unprojected, qc=qc)
+    if unprojected and policy == "reject":
+        return reject_projection(proj, R.UNPROJECTED_SPAN, f"{len(unprojected)} of {len(source.spans)} spans unprojected "
+                                 f"({', '.join(sorted({u.reason for u in unprojected}))})")
+    return proj
+
+
+def reject_projection(proj: Projection, reason: str, detail: str) -> Projection:
+    """Reject a whole sentence: its projected spans move to ``unprojected`` (reason ``sentence_rejected``)."""
+    moved = [Unprojected(proj.source.spans[k], R.SENTENCE_REJECTED, f"sentence rejected: {reason}") for k in proj.mapping]
+    unprojected = sorted(proj.unprojected + moved, key=lambda u: (u.span.token_start, u.span.token_end))
+    return replace(proj, target=proj.target.with_spans([]), mapping={}, unprojected=unprojected, rejected=reason,
+                   qc={**proj.qc, "reject_detail": detail})
+
+
+@projectors.register("alignment")
+class AlignmentProjector:
+    """Project spans by word alignment: tokenise targets, align all pairs in one batch, project.
+
+    Args:
+        aligner: a registered aligner name (default ``eflomal``) or an aligner object with
+            ``align(src_tokens, tgt_tokens) -> list[Alignment]``. When it also has
+            ``align_directions`` (eflomal), both directions are used as evidence (their
+            intersection marks strong links) and symmetrised with its ``symmetrization``.
+        aligner_options: keyword arguments for the aligner factory (e.g. ``extra_src``/``extra_tgt``
+            parallel text, ``symmetrization``, ``seed``).
+        target_tokenizer: how target texts given as strings are tokenised (``whitespace``,
+            ``spacy``, ``moses`` or a tokenizer object); token lists and Examples are used as given.
+        policy: ``keep-partial`` (default) or ``reject`` (a sentence with an unprojected span is
+            rejected).
+        max_tokens: sentences longer than this (either side) are rejected with ``too_long``
+            (default: the aligner's limit, 1,024 for eflomal).
+        **rules: fields of :class:`AlignmentProjectionOptions`.
+    """
+
+    name = "alignment"
+
+    def __init__(
+        self,
+        aligner: str | Any = "eflomal",
+        *,
+        aligner_options: dict[str, Any] | None = None,
+        target_tokenizer: str | Any = "whitespace",
+        policy: SentencePolicy = "keep-partial",
+        max_tokens: int | None = None,
+        **rules: Any,
+    ) -> None:
+        if policy not in ("keep-partial", "reject"):
+            raise ConfigError(f"policy must be 'keep-partial' or 'reject', not {policy!r}")
+        unknown = set(rules) - set(AlignmentProjectionOptions.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown alignment-projection option(s) {sorted(unknown)}; "
+                              f"options: {sorted(AlignmentProjectionOptions.__dataclass_fields__)}")
+        self.options = AlignmentProjectionOptions(**rules)
+        self.policy = policy
+        self.aligner_spec = aligner
+        self.aligner_options = dict(aligner_options or {})
+        self.target_tokenizer = target_tokenizer
+        self._aligner: Any = None
+        self._max_tokens = max_tokens
+        self.timings: dict[str, float] = {}
+
+    @property
+    def aligner(self) -> Any:
+        """The aligner object (built from the registry on first use)."""
+        if self._aligner is None:
+            if isinstance(self.aligner_spec, str):
+                from dsbuild.registry import aligners
+
+                self._aligner = aligners.get(self.aligner_spec)(**self.aligner_options)
+            else:
+                self._aligner = self.aligner_spec
+        return self._aligner
+
+    @property
+    def max_tokens(self) -> int:
+        if self._max_tokens is not None:
+            return self._max_tokens
+        if isinstance(self.aligner_spec, str) and self.aligner_spec == "eflomal" and self._aligner is None:
+            from dsbuild.align.eflomal_aligner import MAX_TOKENS
+
+            return MAX_TOKENS
+        return int(getattr(self.aligner, "max_tokens", None) or getattr(self.aligner, "max_length", None) or 1024)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for provenance: rules, policy, tokenizer and the aligner's own description."""
+        aligner = self.aligner
+        describe = getattr(aligner, "describe", None)
+        tok = self.target_tokenizer
+        tok = tok if isinstance(tok, str) else getattr(tok, "name", type(tok).__name__)
+        return {"method": self.name, "policy": self.policy, "rules": asdict(self.options), "target_tokenizer": tok,
+                "max_tokens": self.max_tokens,
+                "aligner": describe() if callable(describe) else {"name": getattr(aligner, "name", type(aligner).__name__)}}
+
+    def project(
+        self,
+        sources: Sequence[Example],
+        targets: Sequence[str | Sequence[str] | Example],
+        *,
+        src_lang: str,
+        tgt_lang: str,
+    ) -> list[Projection]:
+        """Project each source's spans onto its target (text, token list or Example).
+
+        All valid pairs are aligned in one batch (statistical aligners learn from the batch).
+        Invalid pairs (empty, too long, control characters, tokens with spaces) come back
+        rejected with a reason; see :mod:`dsbuild.project.inputs`.
+        """
+        t0 = time.perf_counter()
+        prepared = prepare_pairs(sources, targets, tokenizer=self.target_tokenizer, tgt_lang=tgt_lang,
+                                 max_tokens=self.max_tokens)
+        ok = [p for p in prepared if p.reject is None]
+        t1 = time.perf_counter()
+        views = self.align([p.src_words for p in ok], [p.tgt_words for p in ok]) if ok else []
+        t2 = time.perf_counter()
+        out = self.project_aligned(prepared, views)
+        t3 = time.perf_counter()
+        for key, dt in (("prepare", t1 - t0), ("align", t2 - t1), ("project", t3 - t2)):
+            self.timings[key] = self.timings.get(key, 0.0) + dt
+        return out
+
+    def align(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> list[LinkViews]:
+        """Align token lists with the aligner; both directions kept when it offers them."""
+        aligner = self.aligner
+        directions = getattr(aligner, "align_directions", None)
+        if callable(directions):
+            from dsbuild.align.symmetrize import symmetrize
+
+            method = getattr(aligner, "symmetrization", "grow-diag-final-and")
+            fwd, rev = directions(src, tgt)
+            views = []
+            for f, r in zip(fwd, rev):
+                f_set, r_set = frozenset(map(tuple, f)), frozenset(map(tuple, r))
+                views.append(LinkViews(frozenset(map(tuple, symmetrize(f_set, r_set, method))), f_set & r_set, f_set, r_set))
+        else:
+            views = [LinkViews.from_alignment(a) for a in aligner.align(src, tgt)]
+        if len(views) != len(src):
+            raise RuntimeError(f"the aligner returned {len(views)} alignments for {len(src)} sentence pairs")
+        return views  # type: ignore[return-value]
+
+    def project_aligned(self, prepared: Sequence[PreparedPair], alignments: Iterable[Any]) -> list[Projection]:
+        """The projection step alone, for prepared pairs and the alignments of the valid ones (in order)."""
+        it = iter(alignments)
+        out: list[Projection] = []
+        for p in prepared:
+            if p.reject is not None:
+                out.append(p.reject)
+                continue
+            proj = project_sentence(p.source, p.target, next(it), self.options, policy=self.policy)
+            if p.qc:
+                proj.qc.update(p.qc)
+            out.append(proj)
+        return out
