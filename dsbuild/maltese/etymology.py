@@ -330,6 +330,14 @@ def sentence_features(tokens: Sequence[str], memory: Memory | None = None,
 
 # -- the classifier --------------------------------------------------------------------------------
 
+def _crfsuite() -> Any:
+    try:
+        import pycrfsuite
+    except ImportError:
+        raise ConfigError("the Maltese etymology classifier needs python-crfsuite: pip install 'dsbuild[crf]'") from None
+    return pycrfsuite
+
+
 @dataclass
 class EtymologyClassifier:
     """Memory + CRF etymology classifier. Build with :func:`train` or :func:`load_classifier`."""
@@ -339,8 +347,7 @@ class EtymologyClassifier:
     meta: dict[str, Any]
 
     def __post_init__(self) -> None:
-        import pycrfsuite
-
+        pycrfsuite = _crfsuite()
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open(str(self.model_path))
 
@@ -363,9 +370,7 @@ class EtymologyClassifier:
 
 def _fit_crf(sentences: Sequence[AnnotatedSentence], memory: Memory, model_path: Path,
              params: dict[str, Any] | None = None, fine: bool = False) -> None:
-    import pycrfsuite
-
-    trainer = pycrfsuite.Trainer(verbose=False)
+    trainer = _crfsuite().Trainer(verbose=False)
     trainer.set_params({k: v for k, v in {**DEFAULT_PARAMS, **(params or {})}.items() if k != "fine_labels"})
     for s in sentences:
         own: Counter[tuple[str, str, str]] = Counter()

@@ -22,6 +22,7 @@ from typing import Any
 
 from dsbuild.errors import InputError
 from dsbuild.maltese.resources import nfc
+from dsbuild.maltese.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +326,6 @@ def read_text_csv(path: str | Path, *, text_column: str = "text", label_column: 
                          hint="name the label column with --set label_column=NAME, or leave it empty")
     ti = header.index(text_column)
     li = header.index(label_column) if label_column is not None else None
-    from dsbuild.maltese.tokenizer import tokenize
-
     for n, (lineno, fields) in enumerate(records):
         ex_id = f"{path.stem}-{n}"
         raw = {"line": lineno, "fields": fields}
