@@ -21,8 +21,8 @@ import datasets
 
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.challenge.nli_data import NLI_LABELS, NliPair, load_nli
-from dsbuild.challenge.perturb import (Perturbation, StressResources, append_distractor, load_resources, rewrite_number,
-                                       spelling_noise, substitute)
+from dsbuild.challenge.perturb import (Perturbation, StressResources, append_distractor, load_resources, lower_bound,
+                                       rewrite_number, spelling_noise, substitute)
 from dsbuild.challenge.quality import normalize_pair
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.config import option
@@ -59,6 +59,8 @@ OPERATORS: dict[str, Operator] = {o.name: o for o in (
              "one typo in the hypothesis (two adjacent letters swapped; Chinese: a same-sound character); label kept"),
     Operator("numerical", "premise", "DIR", "contradiction",
              "hypothesis = premise with one quantity changed to a different number; contradiction"),
+    Operator("numerical-bound", "premise", "INV", "entailment",
+             "hypothesis = premise with one quantity N replaced by 'more than N-1'; the entailment of (premise, premise) must hold"),
 )}
 
 
@@ -87,7 +89,7 @@ class NliStress(Builder):
     description = "NLI stress tests (distraction, antonym, synonym, spelling noise, numbers) derived from any NLI dataset."
     Options = NliStressOptions
     card_template = "nli-stress.md.j2"
-    history = [("1.0.0", "First release: 6 operators, en/es/zh resources, shipped multilingual seed set.")]
+    history = [("1.0.0", "First release: 7 operators, en/es/zh resources, shipped multilingual seed set.")]
 
     def _source(self) -> str:
         return self.options.source or str(challenge_data() / "stress" / "seed_nli.jsonl")
@@ -168,6 +170,7 @@ class NliStress(Builder):
             "synonym": lambda: substitute(pair.premise, res.synonyms, res, rng, "synonym"),
             "spelling": lambda: spelling_noise(pair.hypothesis, res, rng),
             "numerical": lambda: rewrite_number(pair.premise, res, rng),
+            "numerical-bound": lambda: lower_bound(pair.premise, res, rng),
         }
         return fns[op.name]()
 

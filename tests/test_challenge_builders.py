@@ -104,6 +104,10 @@ def test_stress_rows_keep_seed_and_record_condition(challenge_builds: dict) -> N
         assert r["label"] == r["seed_label"] and r["hypothesis"] != r["seed_hypothesis"] and r["test_type"] == "INV"
     num = rows(res, "numerical")
     assert num and all(json.loads(r["condition"])["old_value"] != json.loads(r["condition"])["new_value"] for r in num)
+    bound = rows(res, "numerical-bound")
+    assert bound and all(names[r["label"]] == "entailment" for r in bound)
+    assert {"Más de dos niños comen helado.", "不止两个孩子在吃冰淇淋。", "More than two children are eating ice cream."} <= {
+        r["hypothesis"] for r in bound}
     rej = pq.read_table(Path(res.path) / "rejects.parquet").to_pylist()
     assert {r["reason"] for r in rej} <= {"not-applicable"} and rej
 

@@ -103,6 +103,14 @@ def test_numbers_keep_their_kind() -> None:
     assert c["replacement"].isdigit() == c["original"].isdigit()
 
 
+def test_lower_bound_needs_a_word_for_n_minus_one() -> None:
+    from dsbuild.challenge.perturb import lower_bound
+
+    assert lower_bound("Two women walk.", RES["en"], random.Random(0)) is None  # no number word for 1
+    p = lower_bound("Two women and 7 men walk.", RES["en"], random.Random(0))
+    assert p is not None and p.text == "Two women and more than 6 men walk."
+
+
 def test_bad_resource_files_fail_at_load(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("language: en\nantonyms:\n  - [hot]\n", encoding="utf-8")

@@ -40,6 +40,7 @@ class StressResources:
     synonyms: dict[str, str] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)  # number word -> value
     homophones: dict[str, list[str]] = field(default_factory=dict)  # character -> same-sound characters
+    more_than: str = ""  # lower-bound phrase with {n}, e.g. "more than {n}": "three men" -> "more than two men"
     files: list[str] = field(default_factory=list)
 
     @property
@@ -58,7 +59,8 @@ def load_resources(paths: list[Path]) -> dict[str, StressResources]:
     out: dict[str, StressResources] = {}
     for path in paths:
         data = read_yaml(path)
-        unknown = set(data) - {"language", "distractors", "antonyms", "synonyms", "numbers", "homophones", "description"}
+        unknown = set(data) - {"language", "distractors", "antonyms", "synonyms", "numbers", "homophones", "more_than",
+                            "description"}
         if unknown:
             raise InputError(f"unknown key(s) {sorted(unknown)}", source=path,
                              hint="a stress resource file has language, distractors, antonyms, synonyms, numbers, homophones")
@@ -79,6 +81,12 @@ def load_resources(paths: list[Path]) -> dict[str, StressResources]:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InputError(f"number word {word!r} has value {value!r}, not an integer", source=path)
             res.numbers[str(word)] = value
+        if data.get("more_than") is not None:
+            phrase = str(data["more_than"])
+            if "{n}" not in phrase:
+                raise InputError(f"more_than {phrase!r} has no {{n}} placeholder", source=path,
+                                 hint="write the lower-bound phrase with {n}, e.g. 'more than {n}'")
+            res.more_than = phrase
         for char, alts in (data.get("homophones") or {}).items():
             alts = [str(a) for a in (alts if isinstance(alts, list) else [alts])]
             if not alts or any(not a or a == str(char) for a in alts):
@@ -167,17 +175,41 @@ def spelling_noise(text: str, res: StressResources, rng: random.Random) -> Pertu
                                                                    "char_end": m.end()})
 
 
-def rewrite_number(text: str, res: StressResources, rng: random.Random) -> Perturbation | None:
-    """Replace one quantity (digits or a number word) by a different one of the same kind."""
+def _quantities(text: str, res: StressResources) -> list[tuple[int, str, int, bool]]:
+    """(position, text, value, written in digits) of every quantity in ``text``."""
     spots: list[tuple[int, str, int, bool]] = []
     for m in re.finditer(r"(?<![\d.,])\d+(?![\d.,]\d)", text):
         spots.append((m.start(), m.group(0), int(m.group(0)), True))
     for word, value in res.numbers.items():
         for pos in _occurrences(text, word, res.spaced):
             spots.append((pos, text[pos:pos + len(word)], value, False))
+    return sorted(spots)
+
+
+def lower_bound(text: str, res: StressResources, rng: random.Random) -> Perturbation | None:
+    """Replace one quantity N by the language's "more than N-1" phrase (entailed by the original)."""
+    if not res.more_than:
+        return None
+    spots = []
+    for pos, original, value, digits in _quantities(text, res):
+        bound = str(value - 1) if digits else res.number_word(value - 1)
+        if value >= 2 and bound:
+            spots.append((pos, original, value, bound))
     if not spots:
         return None
-    pos, original, value, digits = rng.choice(sorted(spots))
+    pos, original, value, bound = rng.choice(spots)
+    new = _match_case(original, res.more_than.format(n=bound))
+    return Perturbation(text[:pos] + new + text[pos + len(original):],
+                        {"operation": "lower-bound", "original": original, "replacement": new, "old_value": value,
+                         "bound": value - 1, "char_start": pos, "char_end": pos + len(new)})
+
+
+def rewrite_number(text: str, res: StressResources, rng: random.Random) -> Perturbation | None:
+    """Replace one quantity (digits or a number word) by a different one of the same kind."""
+    spots = _quantities(text, res)
+    if not spots:
+        return None
+    pos, original, value, digits = rng.choice(spots)
     choices = sorted({v for v in res.numbers.values()} | set(range(2, 11))) if digits else sorted(set(res.numbers.values()))
     choices = [v for v in choices if v != value]
     if not choices:
