@@ -14,11 +14,27 @@ from dsbuild.align.base import Aligner, Alignment
 from dsbuild.align.checks import Normalization, check_pairs, pair_problems, token_problem
 from dsbuild.align.eflomal_aligner import MAX_TOKENS as EFLOMAL_MAX_TOKENS
 from dsbuild.align.eflomal_aligner import EflomalAligner
+from dsbuild.align.evaluation import (
+    AERResult,
+    GoldAlignment,
+    alignment_error_rate,
+    read_gold,
+    read_links,
+    read_parallel,
+)
+from dsbuild.align.neural import NeuralAligner
 from dsbuild.align.symmetrize import METHODS as SYMMETRIZATION_METHODS
 from dsbuild.align.symmetrize import symmetrize, symmetrize_batch
 
 __all__ = [
+    "AERResult",
     "EFLOMAL_MAX_TOKENS",
+    "GoldAlignment",
+    "NeuralAligner",
+    "alignment_error_rate",
+    "read_gold",
+    "read_links",
+    "read_parallel",
     "SYMMETRIZATION_METHODS",
     "Aligner",
     "Alignment",

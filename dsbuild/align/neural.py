@@ -59,6 +59,8 @@ class NeuralAligner:
         revision: model revision (branch, tag or commit) for Hub names.
         src_lang_code, tgt_lang_code: language codes for tokenizers that take one (NLLB:
             ``eng_Latn``), set as ``tokenizer.src_lang`` for each side.
+        num_threads: CPU threads for torch while this aligner encodes (restored afterwards);
+            ``None`` keeps torch's setting. 1 is much faster for small models on a busy machine.
     """
 
     name = "neural"
@@ -79,6 +81,7 @@ class NeuralAligner:
         revision: str | None = None,
         src_lang_code: str | None = None,
         tgt_lang_code: str | None = None,
+        num_threads: int | None = None,
     ) -> None:
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -100,6 +103,9 @@ class NeuralAligner:
         self.device_option = device
         self.revision = revision
         self.lang_codes = (src_lang_code, tgt_lang_code)
+        if num_threads is not None and num_threads < 1:
+            raise ConfigError("num_threads must be >= 1 (or None for torch's default)")
+        self.num_threads = num_threads
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
@@ -136,6 +142,7 @@ class NeuralAligner:
             "itermax_iterations": self.itermax_iterations if self.extraction == "itermax" else None,
             "max_length": self.max_length,
             "lang_codes": list(self.lang_codes),
+            "num_threads": self.num_threads,
             "stats": dict(self.stats),
         }
         if self._model is not None:
@@ -265,6 +272,29 @@ class NeuralAligner:
         hidden: list[np.ndarray | None] = [None] * len(segments)
         order = sorted(range(len(segments)), key=lambda s: -len(segments[s]))
         pad = self._tokenizer.pad_token_id if self._tokenizer.pad_token_id is not None else 0
+        previous_threads = torch.get_num_threads()
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        try:
+            self._encode(segments, order, hidden, pad, len(prefix), len(suffix))
+        finally:
+            torch.set_num_threads(previous_threads)
+
+        result = []
+        for pieces, windows, idx in plans:
+            n_flat = sum(len(w) for w in pieces)
+            if not n_flat:
+                result.append(np.zeros((0, 0), dtype=np.float32))
+                continue
+            flat_vecs = self._merge_windows(n_flat, windows, [hidden[i] for i in idx])  # type: ignore[misc]
+            result.append(self._pool(pieces, flat_vecs))
+        return result
+
+    def _encode(self, segments: list[list[int]], order: list[int], hidden: list[Any], pad: int,
+                n_prefix: int, n_suffix: int) -> None:
+        """Run the encoder over ``segments`` in batches (longest first); store each content slice."""
+        import torch
+
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
@@ -278,17 +308,7 @@ class NeuralAligner:
                                   output_hidden_states=True)
                 states = out.hidden_states[self.layer].float().cpu().numpy()
                 for row, s in enumerate(batch):
-                    hidden[s] = states[row, len(prefix): len(segments[s]) - len(suffix)]
-
-        result = []
-        for pieces, windows, idx in plans:
-            n_flat = sum(len(w) for w in pieces)
-            if not n_flat:
-                result.append(np.zeros((0, 0), dtype=np.float32))
-                continue
-            flat_vecs = self._merge_windows(n_flat, windows, [hidden[i] for i in idx])  # type: ignore[misc]
-            result.append(self._pool(pieces, flat_vecs))
-        return result
+                    hidden[s] = states[row, n_prefix: len(segments[s]) - n_suffix]
 
     @staticmethod
     def _merge_windows(n: int, windows: list[tuple[int, int]], states: list[np.ndarray]) -> np.ndarray:
