@@ -167,6 +167,12 @@ def test_property_requirement_rejects_non_contiguous_pairs(tmp_path: Path) -> No
     assert cands and all(c.reject == "property-violated" for c in cands)
 
 
+def test_sentences_are_capitalised_in_any_cased_script() -> None:
+    from dsbuild.challenge.generate import capitalize_sentences
+
+    assert capitalize_sentences("¿el médico bailó? ñandú corre. ωμέγα. 医生跑了。") == "¿El médico bailó? Ñandú corre. Ωμέγα. 医生跑了。"
+
+
 def test_overlap_and_contiguity_measures() -> None:
     assert overlap_rate("The doctor saw the lawyer.", "The lawyer saw the doctor.", "en") == 1.0
     assert contiguous("The doctor near the lawyer danced.", "The lawyer danced.", "en")

@@ -21,7 +21,7 @@ from dsbuild.challenge.quality import contiguous, normalize_pair, overlap_rate
 from dsbuild.challenge.template import PLACEHOLDER, Bank, Template
 
 UNFILLED = re.compile(r"\{[^{}]*\}|\s{2,}|\s[.,;:!?]")
-_SENTENCE_START = re.compile(r"(^|[.!?]\s+)([a-zà-ÿ])")
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+)([¿¡\"'«(]*)(\w)")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def render(tpl: Template, bank: Bank, fill: dict[str, Entry]) -> Filled:
 
 def capitalize_sentences(text: str) -> str:
     """Upper-case the first letter of each sentence (no effect on scripts without case)."""
-    return _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), text.strip())
+    return _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2) + m.group(3).upper(), text.strip())
 
 
 def check(filled: Filled) -> tuple[str, str] | None:
