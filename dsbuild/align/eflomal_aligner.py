@@ -289,7 +289,7 @@ class EflomalAligner:
             _atomic_write(path, gzip.compress(buf.getvalue().encode("utf-8"), mtime=0))
             self._extra_stats["priors_train_s"] = round(time.perf_counter() - t0, 2)
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            self._priors = eflomal.read_priors(f)
+            self._priors = _Priors(eflomal.read_priors(f))
         self._priors_key = key
         return self._priors
 
@@ -299,8 +299,6 @@ class EflomalAligner:
         self, src: list[list[str]], tgt: list[list[str]], priors: Any
     ) -> tuple[list[list[Link]], list[list[Link]]]:
         """Run eflomal on normalised pairs; empty pairs get no links."""
-        import eflomal
-
         n = len(src)
         forward: list[list[Link]] = [[] for _ in range(n)]
         reverse: list[list[Link]] = [[] for _ in range(n)]
@@ -323,7 +321,7 @@ class EflomalAligner:
                 args += ["-3", str(iters[2])]
             if priors is not None:
                 with open(tmpdir / "priors.txt", "w", encoding="utf-8") as f:
-                    eflomal.to_eflomal_priors_file(priors, _Index(src_index), _Index(tgt_index), f)
+                    priors.write_for(src_index, tgt_index, f)
                 args += ["-p", "priors.txt"]
             if self.seed is not None:
                 (tmpdir / _SEED_FILE.decode()).write_bytes(_seed_bytes(self.seed))
@@ -365,18 +363,55 @@ class EflomalAligner:
 # ---------------------------------------------------------------------- helpers
 
 
-class _Index:
-    """Token -> eflomal id (1-based, 0 = NULL) for ``eflomal.to_eflomal_priors_file``."""
+class _Priors:
+    """eflomal priors indexed by word, so that writing them for a small input costs little.
 
-    def __init__(self, index: dict[str, int]) -> None:
-        self.index = index
+    ``eflomal.to_eflomal_priors_file`` walks every prior of the corpus for each call (seconds for
+    a large corpus); this writes the same file, restricted to the input's vocabulary.
+    """
 
-    def __len__(self) -> int:
-        return len(self.index)
+    def __init__(self, parsed: tuple[Any, ...]) -> None:
+        lex, hmmf, hmmr, ferf, ferr = parsed
+        self.lex: dict[str, list[tuple[str, float]]] = {}
+        for src, tgt, alpha in lex:
+            self.lex.setdefault(src, []).append((tgt, alpha))
+        self.ferf: dict[str, list[tuple[int, float]]] = {}
+        for word, fert, alpha in ferf:
+            self.ferf.setdefault(word, []).append((fert, alpha))
+        self.ferr: dict[str, list[tuple[int, float]]] = {}
+        for word, fert, alpha in ferr:
+            self.ferr.setdefault(word, []).append((fert, alpha))
+        self.hmmf: dict[int, float] = dict(hmmf)
+        self.hmmr: dict[int, float] = dict(hmmr)
 
-    def __getitem__(self, word: str) -> int | None:
-        e = self.index.get(word)
-        return None if e is None else e + 1
+    def write_for(self, src_index: dict[str, int], tgt_index: dict[str, int], out: Any) -> None:
+        """Write eflomal's numeric priors file for these vocabularies (ids 1-based, 0 = NULL)."""
+        lex: dict[tuple[int, int], float] = {}
+        null_targets = self.lex.get("<NULL>", [])
+        for src, e0 in [("<NULL>", -1), *src_index.items()]:
+            if src == "<NULL>" and e0 != -1:
+                continue  # eflomal reserves this spelling for the empty word
+            entries = null_targets if src == "<NULL>" else self.lex.get(src, ())
+            for tgt, alpha in entries:
+                f = 0 if tgt == "<NULL>" else tgt_index.get(tgt, -1) + 1
+                if f > 0 or tgt == "<NULL>":
+                    lex[(e0 + 1, f)] = lex.get((e0 + 1, f), 0.0) + alpha
+        ferf: dict[tuple[int, int], float] = {}
+        for word, e0 in src_index.items():
+            for fert, alpha in self.ferf.get(word, ()):
+                ferf[(e0 + 1, fert)] = ferf.get((e0 + 1, fert), 0.0) + alpha
+        ferr: dict[tuple[int, int], float] = {}
+        for word, f0 in tgt_index.items():
+            for fert, alpha in self.ferr.get(word, ()):
+                ferr[(f0 + 1, fert)] = ferr.get((f0 + 1, fert), 0.0) + alpha
+        lines = [f"{len(src_index) + 1} {len(tgt_index) + 1} {len(lex)} {len(self.hmmf)} {len(self.hmmr)} "
+                 f"{len(ferf)} {len(ferr)}"]
+        lines += [f"{e} {f} {alpha:g}" for (e, f), alpha in sorted(lex.items())]
+        lines += [f"{jump} {alpha:g}" for jump, alpha in sorted(self.hmmf.items())]
+        lines += [f"{jump} {alpha:g}" for jump, alpha in sorted(self.hmmr.items())]
+        lines += [f"{e} {fert} {alpha:g}" for (e, fert), alpha in sorted(ferf.items())]
+        lines += [f"{f} {fert} {alpha:g}" for (f, fert), alpha in sorted(ferr.items())]
+        out.write("\n".join(lines) + "\n")
 
 
 def _write_text(path: Path, sents: Iterable[Sequence[str]]) -> dict[str, int]:
