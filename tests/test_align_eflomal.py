@@ -184,3 +184,33 @@ def test_describe_records_options(tmp_path):
         EflomalAligner(model=4)
     with pytest.raises(ConfigError):
         EflomalAligner(n_iterations=(1, 2))
+
+
+def test_indexed_priors_write_the_same_file_as_eflomal(tmp_path):
+    import io
+
+    import eflomal
+
+    from dsbuild.align.eflomal_aligner import _Priors, _write_text
+
+    src, tgt = _shipped(150)
+    src, tgt = [[w.lower() for w in s] for s in src], [[w.lower() for w in t] for t in tgt]
+    fwd, rev = EflomalAligner(cache_dir=tmp_path, **FAST)._run(src[30:], tgt[30:], None)
+    counts = eflomal.calculate_priors((" ".join(s) for s in src[30:]), (" ".join(t) for t in tgt[30:]),
+                                      (" ".join(f"{i}-{j}" for i, j in x) for x in fwd),
+                                      (" ".join(f"{i}-{j}" for i, j in x) for x in rev))
+    text = io.StringIO()
+    eflomal.write_priors(text, *counts)
+    text.seek(0)
+    parsed = eflomal.read_priors(text)
+    src_index = _write_text(tmp_path / "s.txt", src[:30])
+    tgt_index = _write_text(tmp_path / "t.txt", tgt[:30])
+
+    class Index(dict):  # what eflomal's TextIndex does, without its lower-casing
+        def __getitem__(self, word):
+            return dict.get(self, word) + 1 if word in self else None
+
+    expected, ours = io.StringIO(), io.StringIO()
+    eflomal.to_eflomal_priors_file(parsed, Index(src_index), Index(tgt_index), expected)
+    _Priors(parsed).write_for(src_index, tgt_index, ours)
+    assert ours.getvalue() == expected.getvalue() and expected.getvalue().count("\n") > 100
