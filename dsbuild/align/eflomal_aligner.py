@@ -328,7 +328,11 @@ class EflomalAligner:
             env = dict(os.environ)
             # One thread per direction: samplers then take their random streams in a fixed order.
             env["OMP_NUM_THREADS"] = f"{self.threads},1"
-            proc = subprocess.run(args, cwd=tmpdir, env=env, capture_output=True, text=True)
+            try:
+                proc = subprocess.run(args, cwd=tmpdir, env=env, capture_output=True, text=True)
+            except OSError as err:  # e.g. the cache folder is on a noexec file system
+                raise ConfigError(f"cannot run the eflomal binary {binary}: {err}. Set cache_dir to a folder "
+                                  "where programs may be executed, or seed=None to run eflomal as installed") from None
             if proc.returncode != 0:
                 raise RuntimeError(f"eflomal failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
             fwd_lines = (tmpdir / "fwd.links").read_text(encoding="utf-8").splitlines()
