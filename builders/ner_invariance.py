@@ -23,7 +23,7 @@ from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reje
 from dsbuild.challenge.ner_perturb import NerPerturbation, change_numbers, load_names, swap_entities, typo_outside, verify_spans
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.config import option
-from dsbuild.errors import ConfigError
+from dsbuild.errors import ConfigError, InputError
 from dsbuild.features import example_to_row, ner_features
 from dsbuild.io import read_conll, read_jsonl
 from dsbuild.registry import builders
@@ -134,6 +134,12 @@ class NerInvariance(Builder):
             examples = read_conll(src, scheme=o.scheme)  # type: ignore[arg-type]
         if o.max_examples:
             examples = examples[:o.max_examples]
+        seen: dict[str, Any] = {}
+        for ex in examples:  # row ids are SEED_ID-OPERATOR, so seed ids must be unique
+            if ex.id in seen:
+                raise InputError(f"example id {ex.id!r} repeats (first at line {seen[ex.id]})", source=src,
+                                 line=ex.meta.get("line"), hint="give every example a unique id")
+            seen[ex.id] = ex.meta.get("line")
         self.examples = [ex.with_spans(ex.spans) for ex in examples]  # spans in position order
         self.labels = tuple(sorted({s.label for ex in self.examples for s in ex.spans})) or ("MISC",)
         ctx.add_input(src, role="seed NER examples", license="Europarl terms" if not o.source_path else "")

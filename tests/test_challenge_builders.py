@@ -265,6 +265,11 @@ def test_nli_loads_csv_jsonl_and_a_dataset_folder_through_load_dataset(tmp_path:
                                                    "label": 2, "idx": 7}) + "\n", encoding="utf-8")
     [h] = load_nli(str(folder), split="test", language="es")
     assert h.label == "contradiction" and h.id == "7" and h.language == "es"
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text("\n".join(json.dumps({"id": "a", "premise": "P.", "hypothesis": "H.", "label": "neutral"}) for _ in range(2)),
+                   encoding="utf-8")
+    with pytest.raises(InputError, match=r"dup.jsonl:2: pair id 'a' repeats \(first at line 1\)"):
+        load_nli(dup)
     with pytest.raises(InputError, match="cannot load Hub dataset 'no-such-org/no-such-nli'"):
         load_nli("no-such-org/no-such-nli")
     with pytest.raises(InputError, match="file not found"):
@@ -314,6 +319,10 @@ def test_ner_invariance_on_user_jsonl_with_multiword_swaps(tmp_path: Path) -> No
     assert res.counts["swap-entities"]["test"] == {"in": 2, "out": 1, "rejected": 1}  # s2 has no entity
     [t2] = rows(res, "typos")  # s1 has no word of 4+ letters outside its entities: recorded as not-applicable
     assert t2["seed_id"] == "s2" and t2["spans"] == [] and t2["text"] != "Nothing here ."
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(data.read_text(encoding="utf-8").replace('"s2"', '"s1"'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"dup.jsonl:2: example id 's1' repeats"):
+        build(cls(cls.Options(language="xx", source_path=str(dup), extra_name_files=[str(names)])), tmp_path / "out3")
     empty = tmp_path / "empty_names.yaml"
     empty.write_text("xx:\n  PER: []\n", encoding="utf-8")
     with pytest.raises(InputError, match="name list is empty"):

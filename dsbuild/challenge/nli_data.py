@@ -77,6 +77,12 @@ def load_nli(source: str | Path, *, split: str = "test", hub_config: str | None 
         if limit is not None and len(pairs) >= limit:
             break
         pairs.append(_pair(rec, cols, names, src, line, language, drop_unknown, len(pairs)))
+    first_line: dict[str, int] = {}
+    for p in pairs:  # row ids are SEED_ID-OPERATOR, so seed ids must be unique
+        if p.id in first_line:
+            raise InputError(f"pair id {p.id!r} repeats (first at line {first_line[p.id]})", source=src, line=p.line,
+                             hint="give every pair a unique id, or drop the id column so ids become FILE-N")
+        first_line[p.id] = p.line
     if not pairs:
         raise InputError("no NLI pairs found", source=src, hint="the file or split is empty; give a file with premise/hypothesis/label rows")
     return pairs
