@@ -44,24 +44,34 @@ def setup(random_marian):
     return scorer, open_ids, close_ids, problems
 
 
+@pytest.fixture(scope="module")
+def exact_results(setup):
+    scorer, open_ids, close_ids, problems = setup
+    return MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6).run(problems)
+
+
 def _check_same(found, expected):
     assert [h.slots for h in found] == [h.slots for h in expected]
     for a, b in zip(found, expected):
         assert a.score == pytest.approx(b.score, abs=1e-7)
 
 
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_search_equals_exhaustive_nbest(setup, use_cache):
+def test_search_equals_exhaustive_nbest(setup, exact_results):
     scorer, open_ids, close_ids, problems = setup
-    scorer.use_cache = use_cache
-    try:
-        search = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6)
-        results = search.run(problems)
-    finally:
-        scorer.use_cache = True
-    for problem, res in zip(problems, results):
+    for problem, res in zip(problems, exact_results):
         assert res.exact
         _check_same(res.nbest, exhaustive_search(scorer, problem, open_ids, close_ids, nbest=5))
+
+
+def test_search_without_kv_cache_gives_the_same_nbest(setup, exact_results):
+    scorer, open_ids, close_ids, problems = setup
+    scorer.use_cache = False
+    try:
+        results = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6).run(problems[:3])
+    finally:
+        scorer.use_cache = True
+    for res, expected in zip(results, exact_results):
+        _check_same(res.nbest, expected.nbest)
 
 
 def test_search_multi_piece_markers_are_looked_up(setup):
@@ -86,18 +96,17 @@ def test_search_restricted_slots_equals_exhaustive(setup):
             assert all(h.slots[i] in problem.open_slots for i in range(0, len(h.slots), 2))
 
 
-def test_memory_bound_does_not_change_result(setup):
+def test_memory_bound_does_not_change_result(setup, exact_results):
     scorer, open_ids, close_ids, problems = setup
-    free = MarkerSearch(scorer, open_ids, close_ids, nbest=3, max_expansions=10**6).run(problems)
-    tight = MarkerSearch(scorer, open_ids, close_ids, nbest=3, max_expansions=10**6, max_cache_bytes=1).run(problems)
-    for a, b in zip(free, tight):
+    tight = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6, max_cache_bytes=1).run(problems[:3])
+    for a, b in zip(exact_results, tight):
         _check_same(b.nbest, a.nbest)
 
 
-def test_heuristic_bound_is_valid_and_not_better_than_exact(setup):
+def test_heuristic_bound_is_valid_and_not_better_than_exact(setup, exact_results):
     scorer, open_ids, close_ids, problems = setup
-    exact = MarkerSearch(scorer, open_ids, close_ids, nbest=1, max_expansions=10**6).run(problems)
-    fast = MarkerSearch(scorer, open_ids, close_ids, nbest=1, max_expansions=10**6, heuristic=True).run(problems)
+    exact = exact_results
+    fast = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6, heuristic=True).run(problems)
     for problem, e, f in zip(problems, exact, fast):
         assert f.expansions <= e.expansions
         if f.nbest:

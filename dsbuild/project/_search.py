@@ -202,6 +202,7 @@ class MarkerSearch:
         self.max_cache_bytes = max_cache_bytes
         self.rounds = 0
         self._tie = itertools.count()
+        self._pending_bytes = 0
 
     def run(self, problems: Sequence[Problem], roots: Sequence[RowResult] | None = None) -> list[SearchResult]:
         """Search every problem; ``roots`` are optional results of the root pass already run
@@ -243,7 +244,7 @@ class MarkerSearch:
                     ext = node.labels + p.content[node.cursor :] + p.suffix
                     dec = [start] + ext[:-1]
                     L = node.cache_len if node.cache is not None else 0
-                    rows.append(Row(enc=p.enc, fed=dec[L:], targets=ext[L:], cache=node.cache, prefix=dec[:L]))
+                    rows.append(Row(enc=p.enc, fed=dec[L:], targets=ext[L:], cache=node.cache, prefix=dec[:L], cache_len=L if L else None))
                     owners.append((st, node))
                 if st.gave_up:
                     st.heap.clear()
@@ -253,7 +254,11 @@ class MarkerSearch:
             results = self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])
             for (st, node), row, res in zip(owners, rows, results):
                 self._expand(st, node, row, res)
-            self._bound_memory(states)
+            # a full memory check walks every pending node: only when new caches could exceed the budget
+            fresh = {id(r.cache.layers[0][0]): r.cache.nbytes() for r in results if r.cache is not None}
+            self._pending_bytes += sum(fresh.values())
+            if self._pending_bytes > self.max_cache_bytes:
+                self._pending_bytes = self._bound_memory(states)
         out = []
         for st in states:
             if st.gave_up:
@@ -303,10 +308,8 @@ class MarkerSearch:
                     if not (self.heuristic and estimate <= thr):
                         child_labels = node.labels + p.content[node.cursor : j] + marker
                         cache_len = n_lab + (j - node.cursor) + 1  # decoder inputs [start] + labels up to marker[0]
-                        cache = None
-                        if res.cache is not None:
-                            cache = CacheRef([(k[:, :cache_len], v[:, :cache_len]) for k, v in res.cache.layers], cache_len)
-                        child = _Node(node.slots + (j,), j, child_labels, bound, len(marker) - 1, estimate, cache, cache_len)
+                        # the child's prefix is the parent's pass up to the marker: share its cache
+                        child = _Node(node.slots + (j,), j, child_labels, bound, len(marker) - 1, estimate, res.cache, cache_len)
                         self._push(st, child)
             if j < p.n:
                 running += content_lp[j - node.cursor]
@@ -318,30 +321,34 @@ class MarkerSearch:
         st.nbest.sort(key=lambda h: (-h.score, h.slots))
         del st.nbest[self.nbest :]
 
-    def _bound_memory(self, states: Sequence[_State]) -> None:
+    def _bound_memory(self, states: Sequence[_State]) -> int:
         """Drop caches of the lowest-priority pending nodes when the kept keys/values exceed the budget."""
         entries = [(entry[0], entry[2]) for st in states for entry in st.heap if entry[2].cache is not None]
         refs: dict[int, int] = {}
         sizes: dict[int, int] = {}
+        memo: dict[int, tuple[int, int]] = {}
         for _, node in entries:
-            ptr, size = _storage(node.cache)  # type: ignore[arg-type]
+            key = id(node.cache)
+            if key not in memo:
+                memo[key] = _storage(node.cache)  # type: ignore[arg-type]
+            ptr, size = memo[key]
             refs[ptr] = refs.get(ptr, 0) + 1
             sizes[ptr] = size
         total = sum(sizes.values())
         if total <= self.max_cache_bytes:
-            return
+            return total
         entries.sort(key=lambda e: -e[0])  # heap keys are -estimate: worst first
         for _, node in entries:
-            ptr, _ = _storage(node.cache)  # type: ignore[arg-type]
+            ptr, _ = memo[id(node.cache)]
             node.cache, node.cache_len = None, 0
             refs[ptr] -= 1
             if refs[ptr] == 0:
                 total -= sizes[ptr]
             if total <= self.max_cache_bytes:
                 break
+        return total
 
 
 def _storage(cache: CacheRef) -> tuple[int, int]:
-    """(identity, approximate bytes) of the batch tensors a cache view keeps alive."""
-    storage = cache.layers[0][0].untyped_storage()
-    return storage.data_ptr(), storage.nbytes() * 2 * len(cache.layers)
+    """(identity, bytes) of the batch tensors a cache reference keeps alive."""
+    return id(cache.layers[0][0]), cache.nbytes()

@@ -36,18 +36,21 @@ _LOGITS_CHUNK_ELEMENTS = 8_000_000
 
 @dataclass
 class CacheRef:
-    """Self-attention keys/values of a prefix: views into one batch's cache tensors.
+    """Self-attention keys/values of one prefix, kept inside the batch tensors that computed them.
 
-    ``layers[l] = (keys, values)`` each ``(heads, length, head_dim)``.
+    ``layers[l] = (keys, values)``, each ``(batch rows, heads, time, head_dim)``; this prefix is
+    row ``row``, times ``[start, start + length)``. Children share their parent's CacheRef and
+    use its first positions; nothing is copied until a batch is assembled.
     """
 
     layers: list[tuple[Any, Any]]
+    row: int
+    start: int
     length: int
 
     def nbytes(self) -> int:
+        """Bytes of the batch tensors this reference keeps alive."""
         return sum(k.numel() * k.element_size() * 2 for k, _ in self.layers)
-
-
 
 @dataclass
 class Row:
@@ -63,6 +66,13 @@ class Row:
     targets: list[int]
     cache: CacheRef | None = None
     prefix: list[int] = field(default_factory=list)
+    cache_len: int | None = None  # use only the first ``cache_len`` cached positions (a parent's cache)
+
+    @property
+    def cached(self) -> int:
+        if self.cache is None:
+            return 0
+        return self.cache.length if self.cache_len is None else self.cache_len
 
 
 @dataclass
@@ -199,7 +209,7 @@ class Seq2SeqScorer:
         return results  # type: ignore[return-value]
 
     def _prefix_len(self, row: Row) -> int:
-        return row.cache.length if (row.cache is not None and self.use_cache) else len(row.prefix)
+        return row.cached if (row.cache is not None and self.use_cache) else len(row.prefix)
 
     def _run_chunk(self, rows: Sequence[Row], extra_ids: Sequence[int], keep_cache: bool) -> list[RowResult]:
         torch = self.torch
@@ -208,40 +218,32 @@ class Seq2SeqScorer:
         # Without cache reuse a row re-feeds its whole prefix.
         fed: list[list[int]] = []
         cached: list[CacheRef | None] = []
+        clens: list[int] = []
         for row in rows:
             if row.cache is not None and self.use_cache:
-                assert row.cache.length == len(row.prefix), "cache does not cover the prefix"
+                assert row.cached == len(row.prefix), "cache does not cover the prefix"
                 fed.append(list(row.fed))
                 cached.append(row.cache)
+                clens.append(row.cached)
             else:
                 fed.append(list(row.prefix) + list(row.fed))
                 cached.append(None)
+                clens.append(0)
         n = len(rows)
-        C = max((c.length for c in cached if c is not None), default=0)
+        C = max(clens)
         F = max(len(f) for f in fed)
         dev = self.device
-        input_ids = torch.full((n, F), self.pad_id, dtype=torch.long, device=dev)
-        mask = torch.zeros((n, C + F), dtype=torch.long, device=dev)
-        positions = torch.zeros((n, F), dtype=torch.long, device=dev)
-        for r, (f, c) in enumerate(zip(fed, cached)):
-            clen = c.length if c is not None else 0
-            input_ids[r, : len(f)] = torch.tensor(f, dtype=torch.long)
-            mask[r, C - clen : C + len(f)] = 1
-            positions[r] = torch.arange(clen, clen + F)
+        input_ids = torch.tensor([f + [self.pad_id] * (F - len(f)) for f in fed], dtype=torch.long, device=dev)
+        flen = torch.tensor([len(f) for f in fed], device=dev)
+        clen_t = torch.tensor(clens, device=dev)
+        cols = torch.arange(C + F, device=dev)
+        # valid keys: the row's cached prefix, right-aligned before C, and its new tokens from C
+        mask = ((cols[None, :] >= (C - clen_t)[:, None]) & (cols[None, :] < (C + flen)[:, None])).long()
+        positions = clen_t[:, None] + torch.arange(F, device=dev)[None, :]
         n_layers = len(self.decoder.layers)
         self_data = None
         if C > 0:
-            self_data = []
-            for layer in range(n_layers):
-                ref = next(c for c in cached if c is not None).layers[layer][0]
-                heads, _, hd = ref.shape
-                keys = torch.zeros((n, heads, C, hd), dtype=ref.dtype, device=dev)
-                values = torch.zeros_like(keys)
-                for r, c in enumerate(cached):
-                    if c is not None:
-                        keys[r, :, C - c.length :] = c.layers[layer][0]
-                        values[r, :, C - c.length :] = c.layers[layer][1]
-                self_data.append((keys, values))
+            self_data = self._gather_cache(cached, clens, C, n_layers)
         # Cross-attention keys/values: reuse when every row's source was seen before.
         have_cross = all(row.enc in self._cross for row in rows)
         S = max(self._enc_len[row.enc] for row in rows)
@@ -300,33 +302,69 @@ class Seq2SeqScorer:
                     self._cross[row.enc] = [
                         (layer.keys[r, :, :L], layer.values[r, :, :L]) for layer in new_cache.cross_attention_cache.layers
                     ]
-        targets = torch.full((n, F), self.pad_id, dtype=torch.long, device=dev)
+        # positions of a re-fed prefix carry no wanted target
+        target_rows = []
         for r, row in enumerate(rows):
-            t = row.targets
-            off = len(fed[r]) - len(row.fed)  # positions of a re-fed prefix carry no wanted target
-            targets[r, off : off + len(t)] = torch.tensor(t, dtype=torch.long)
+            off = len(fed[r]) - len(row.fed)
+            t = [self.pad_id] * off + list(row.targets)
+            target_rows.append(t + [self.pad_id] * (F - len(t)))
+        targets = torch.tensor(target_rows, dtype=torch.long, device=dev)
         target_lp, extra_lp = self._log_probs(hidden, targets, list(extra_ids))
         results = []
-        self_layers = new_cache.self_attention_cache.layers
+        batch_layers = [(layer.keys, layer.values) for layer in new_cache.self_attention_cache.layers]
+        target_lp = target_lp.tolist()
+        extra_lp = extra_lp.tolist()
         for r, row in enumerate(rows):
             off = len(fed[r]) - len(row.fed)
             m = len(row.fed)
             res_cache = None
             if keep_cache and self.use_cache:
-                clen = cached[r].length if cached[r] is not None else 0
+                clen = clens[r]
                 start = C - clen
-                res_cache = CacheRef(
-                    [(layer.keys[r, :, start : C + len(fed[r])], layer.values[r, :, start : C + len(fed[r])]) for layer in self_layers],
-                    clen + len(fed[r]),
-                )
+                res_cache = CacheRef(batch_layers, r, start, clen + len(fed[r]))
             results.append(
                 RowResult(
-                    target_logp=target_lp[r, off : off + m].tolist(),
-                    extra_logp=extra_lp[r, off : off + m].tolist() if extra_ids else [[] for _ in range(m)],
+                    target_logp=target_lp[r][off : off + m],
+                    extra_logp=extra_lp[r][off : off + m] if extra_ids else [[] for _ in range(m)],
                     cache=res_cache,
                 )
             )
         return results
+
+    def _gather_cache(self, cached: Sequence[CacheRef | None], clens: Sequence[int], C: int, n_layers: int) -> list[tuple[Any, Any]]:
+        """Assemble the left-padded ``(rows, heads, C, head_dim)`` cache of a batch.
+
+        Rows are grouped by the batch tensors their prefix lives in, and each group is moved with
+        one indexed gather per layer (no per-row copies).
+        """
+        torch = self.torch
+        first = next(c for c in cached if c is not None)
+        n = len(cached)
+        heads, hd = first.layers[0][0].shape[1], first.layers[0][0].shape[3]
+        dtype, dev = first.layers[0][0].dtype, first.layers[0][0].device
+        out = [(torch.zeros((n, heads, C, hd), dtype=dtype, device=dev), torch.zeros((n, heads, C, hd), dtype=dtype, device=dev))
+               for _ in range(n_layers)]
+        groups: dict[int, list[int]] = {}
+        for r, c in enumerate(cached):
+            if c is not None and clens[r] > 0:
+                groups.setdefault(id(c.layers[0][0]), []).append(r)
+        cols = torch.arange(C, device=dev)
+        for rows in groups.values():
+            ref = cached[rows[0]]
+            assert ref is not None
+            src_rows = torch.tensor([cached[r].row for r in rows], device=dev)  # type: ignore[union-attr]
+            starts = torch.tensor([cached[r].start for r in rows], device=dev)  # type: ignore[union-attr]
+            lens = torch.tensor([clens[r] for r in rows], device=dev)
+            # output column c holds source time start + c - (C - len); columns before C - len are padding
+            t_idx = starts[:, None] + cols[None, :] - (C - lens)[:, None]
+            t_idx = t_idx.clamp(min=0)
+            t_idx = torch.minimum(t_idx, (starts + lens - 1)[:, None])
+            out_rows = torch.tensor(rows, device=dev)
+            for layer in range(n_layers):
+                keys, values = ref.layers[layer]
+                out[layer][0][out_rows] = keys[src_rows[:, None], :, t_idx].permute(0, 2, 1, 3)
+                out[layer][1][out_rows] = values[src_rows[:, None], :, t_idx].permute(0, 2, 1, 3)
+        return out
 
     def _log_probs(self, hidden: Any, targets: Any, extra_ids: list[int]) -> tuple[Any, Any]:
         """log p(target) and log p(extra ids) at every position, in chunks over positions."""

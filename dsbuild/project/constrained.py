@@ -190,7 +190,7 @@ class ConstrainedProjector:
         if targets is not None and len(targets) != len(sources):
             raise ConfigError(f"{len(sources)} sources but {len(targets)} targets: give one target per source")
         self._set_codes(src_lang, tgt_lang)
-        self._tgt_lang = tgt_lang
+        self._src_lang, self._tgt_lang = src_lang, tgt_lang
         mode = "given" if targets is not None else "translated"
         if targets is None:
             if self.translator is None:
@@ -410,7 +410,7 @@ class ConstrainedProjector:
         fwd = self._span_logprob(src_texts, tgt_texts)
         rev = [0.0] * len(keys)
         if self.reverse_translator is not None:
-            scores = self.reverse_translator.score(tgt_texts, src_texts, "", "")
+            scores = self.reverse_translator.score(tgt_texts, src_texts, self._tgt_lang, self._src_lang)
             rev = [sum(x) / max(1, len(x)) for x in scores]
         return {
             key: f + r + self.similarity_weight * C.similarity(a, b)
