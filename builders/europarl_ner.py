@@ -87,6 +87,10 @@ class EuroparlNerOptions:
     seed: int = option(1, "random seed of the aligner (eflomal samples at random)")
     policy: Literal["keep-partial", "reject"] = option(
         "keep-partial", "keep sentences with some unprojected spans, or reject them")
+    rules: dict = option({}, "overrides of the span-projection rules (AlignmentProjectionOptions), "
+                             "e.g. {split: closure, trim_case: false}")
+    rel_iterations: float = option(1.0, "eflomal iterations relative to its default schedule")
+    max_sentences: int = option(0, "use only the first N sentence pairs (0: all); for quick checks")
 
 
 @builders.register("europarl-ner")
@@ -204,6 +208,10 @@ class EuroparlNer(Builder):
         for lang, path in paths.items():
             ctx.add_input(path, role=f"{lang} gold CoNLL", license="Europarl terms")
             self.examples[lang] = read_conll(path, id_prefix=f"europarl-{lang}")
+        if self.options.max_sentences < 0:
+            raise ConfigError("max_sentences must be >= 0 (0 means all sentences)")
+        if self.options.max_sentences:
+            self.examples = {lang: exs[: self.options.max_sentences] for lang, exs in self.examples.items()}
         counts = {lang: len(exs) for lang, exs in self.examples.items()}
         if len(set(counts.values())) > 1:
             raise InputError(f"the sides have different sentence counts: {counts}",
@@ -215,11 +223,15 @@ class EuroparlNer(Builder):
 
     def _project(self, ctx: BuildContext) -> None:
         from dsbuild.evaluate import evaluate_examples
-        from dsbuild.project import project
+        from dsbuild.project.alignment import AlignmentProjector
+        from dsbuild.project.base import ProjectionReport
+        from dsbuild.project.inputs import prepare_pairs
 
         o = self.options
         sources, gold = self.examples[o.source_lang], self.examples[o.target_lang]
         aligner_options: dict[str, Any] = {"seed": o.seed, "symmetrization": o.symmetrization}
+        if o.rel_iterations != 1.0:
+            aligner_options["rel_iterations"] = o.rel_iterations
         parallel = self._parallel_paths()
         facts: dict[str, Any] = {"pair": self.pair, "transductive": True, "parallel": None}
         if parallel is not None:
@@ -239,9 +251,15 @@ class EuroparlNer(Builder):
             log.warning("europarl-ner %s: no parallel text for this pair; aligning the %d test pairs alone "
                         "(give --set parallel_src=FILE --set parallel_tgt=FILE for better alignments)",
                         self.pair, len(sources))
-        with ctx.timer("align+project"):
-            report = project(sources, [g.words for g in gold], "alignment", src_lang=o.source_lang, tgt_lang=o.target_lang,
-                             aligner=o.aligner, aligner_options=aligner_options, policy=o.policy)
+        projector = AlignmentProjector(o.aligner, aligner_options=aligner_options, policy=o.policy, **o.rules)
+        prepared = prepare_pairs(sources, [g.words for g in gold], max_tokens=projector.max_tokens)
+        valid = [p for p in prepared if p.reject is None]
+        with ctx.timer("align"):
+            views = projector.align([p.src_words for p in valid], [p.tgt_words for p in valid])
+        with ctx.timer("project"):
+            projections = projector.project_aligned(prepared, views)
+        self.aligned = (prepared, views)  # kept for scripts that compare rules on the same alignment
+        report = ProjectionReport(projections, "alignment", o.source_lang, o.target_lang, projector.describe())
         self.projections = report.projections
         settings = report.settings
         aligner_info = settings.get("aligner", {})
@@ -254,7 +272,7 @@ class EuroparlNer(Builder):
         counts = report.counts
         facts.update({"projection_rules": settings.get("rules", {}), "policy": o.policy,
                       "extra_corpus": aligner_info.get("extra_corpus"),
-                      "exact_sentences": sum(_keys(p.target) == _keys(g) for p, g in zip(predicted, gold))})
+                      "exact_sentences": sum(_keys(p) == _keys(g) for p, g in zip(predicted, gold))})
         ctx.facts["projection"] = facts
         ctx.quality["projection"] = {
             "pair": self.pair,
