@@ -258,6 +258,16 @@ def test_function_word_without_an_agreeing_entry_fails_at_load(tmp_path: Path) -
         load_banks([lex, extra, tpl])
 
 
+def test_surface_agreement_recheck_catches_a_hard_coded_wrong_article(tmp_path: Path) -> None:
+    from dsbuild.challenge.quality import adjacent_agreement, agreement_index
+
+    bank = load_banks([write(tmp_path, "lex.yaml", LEX), write(tmp_path, "t.yaml", template(GOOD))])["xx"]
+    index = agreement_index(bank)
+    assert adjacent_agreement("El gato durmió. La gata durmió.", index) == (2, [])
+    assert adjacent_agreement("La gato durmió, los gata durmió.", index) == (2, ["la gato", "los gata"])
+    assert adjacent_agreement("Durmió el. La. Perros", index) == (0, [])  # no pair across punctuation
+
+
 def test_render_records_agreement_checks(tmp_path: Path) -> None:
     bank = load_banks([write(tmp_path, "lex.yaml", LEX), write(tmp_path, "t.yaml", template(GOOD))])["xx"]
     tpl = bank.templates[0]

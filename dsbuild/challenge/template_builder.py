@@ -20,7 +20,7 @@ import datasets
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, Reject
 from dsbuild.challenge.checklist import expectation
 from dsbuild.challenge.generate import describe_fill, generate, template_space
-from dsbuild.challenge.quality import contiguous, label_balance, normalize_pair, overlap_rate
+from dsbuild.challenge.quality import adjacent_agreement, agreement_index, contiguous, label_balance, normalize_pair, overlap_rate
 from dsbuild.challenge.template import Bank, load_banks
 from dsbuild.config import option
 from dsbuild.errors import ConfigError
@@ -143,7 +143,8 @@ class TemplateNliBuilder(Builder):
         keys: set[tuple[str, str]] = set()
         duplicates_in_output = 0
         contig: dict[str, list[bool]] = defaultdict(list)
-        agreement_checks = agreement_failures = 0
+        agreement_checks = agreement_failures = surface_checks = 0
+        surface_index = agreement_index(bank)
         stats: dict[str, dict[str, int]] = {}
         for cand in generate(bank, per_template=o.per_template, seed=o.seed, max_attempts_factor=o.max_attempts_factor,
                              stats=stats):
@@ -153,6 +154,15 @@ class TemplateNliBuilder(Builder):
             if cand.reject is not None:
                 rejects[cand.reject] += 1
                 yield Reject(cand.id, cand.reject, cand.detail, describe_fill(cand.filled))
+                continue
+            checked, wrong = (0, [])
+            for side in (cand.filled.premise, cand.filled.hypothesis):
+                n, bad = adjacent_agreement(side, surface_index)
+                checked, wrong = checked + n, wrong + bad
+            surface_checks += checked
+            if wrong:  # re-read from the lexicons, independent of how the template was rendered
+                rejects["agreement-mismatch"] += 1
+                yield Reject(cand.id, "agreement-mismatch", f"words that do not agree: {wrong}", describe_fill(cand.filled))
                 continue
             row = self.row(cand)
             key = normalize_pair(row["premise"], row["hypothesis"])
@@ -170,6 +180,7 @@ class TemplateNliBuilder(Builder):
             "rejects": dict(sorted(rejects.items())),
             "agreement_checks": agreement_checks, "agreement_failures": agreement_failures,
             "duplicates_in_output": duplicates_in_output,
+            "surface_agreement_pairs_checked": surface_checks,
             "sampling": {k: sum(st[k] for st in stats.values()) for k in ("draws", "resampled", "collisions")},
             "mean_overlap": {g: round(statistics.fmean(v), 4) for g, v in sorted(overlaps.items())},
             "share_contiguous": {g: round(sum(v) / len(v), 4) for g, v in sorted(contig.items())},
@@ -192,6 +203,8 @@ class TemplateNliBuilder(Builder):
                 "unfilled_slots": facts.get("rejects", {}).get("unfilled-slot", 0),
                 "agreement_checks": facts.get("agreement_checks", 0),
                 "agreement_failures": facts.get("agreement_failures", 0),
+                "surface_agreement_pairs_checked": facts.get("surface_agreement_pairs_checked", 0),
+                "surface_agreement_violations": facts.get("rejects", {}).get("agreement-mismatch", 0),
                 "duplicate_pairs_in_output": facts.get("duplicates_in_output", 0),
                 "duplicate_pairs_removed": facts.get("rejects", {}).get("duplicate-pair", 0),
                 "label_conflicts_removed": facts.get("rejects", {}).get("label-conflict", 0),
