@@ -45,7 +45,7 @@ from dsbuild.maltese.resources import nfc
 log = logging.getLogger(__name__)
 
 #: bump when features change: a model trained with other features must not be loaded
-FEATURE_VERSION = "5"
+FEATURE_VERSION = "6"
 DEFAULT_PARAMS: dict[str, Any] = {"c1": 0.0, "c2": 0.3, "max_iterations": 200,
                                   "feature.possible_transitions": True}
 MODEL_DIRNAME = "etymology_model"
@@ -106,7 +106,44 @@ def _lexicons() -> dict[str, Any]:
         out[f"{lang}_lm"] = CharNgramLM(sorted(words), order=3)
     mt = sorted({k.lower() for k in resources.translation_table("mt-en") if k.isalpha()})
     out["mt_lm"] = CharNgramLM(mt, order=3)
+    semitic, romance = _silver_lexicons()
+    out["mt_semitic_lm"] = CharNgramLM(semitic, order=3)
+    out["mt_romance_lm"] = CharNgramLM(romance, order=3)
     return out
+
+
+def _silver_lexicons() -> tuple[list[str], list[str]]:
+    """Maltese words of the translation tables that look Semitic (their Arabic-script form matches
+    their Arabic translation, their Latin ones do not) or Romance/English (the reverse). Built from
+    the tables alone, never from the annotations, so it cannot leak labels."""
+    from dsbuild.maltese.transliterate import Transliterator
+
+    tr = Transliterator(use_word_tables=False)
+    en, it, ar = (resources.translation_table(d) for d in ("mt-en", "mt-it", "mt-ar"))
+    semitic, romance = set(), set()
+    for key, en_value in en.items():
+        word = key.lower()
+        if not word.isalpha() or len(word) < 3:
+            continue
+        ar_words = [x[2:] if x.startswith("ال") and len(x) > 3 else x for x in ar.get(key, "").split()]
+        sk = _skeleton(tr(word))
+        s_ar = max((_sim(sk, _skeleton(a)) for a in ar_words), default=0.0)
+        s_lat = max(_sim(word, en_value.lower()), _sim(_strip_accents(word), _strip_accents(it.get(key, "").lower())))
+        if s_ar >= 0.75 and s_lat < 0.5:
+            semitic.add(word)
+        elif s_lat >= 0.6 and s_ar < 0.5:
+            romance.add(word)
+    return sorted(semitic), sorted(romance)
+
+
+_ITALIAN_SPELLING = (("ċ", "ci"), ("ġ", "gi"), ("ż", "z"), ("ħ", "h"), ("għ", ""), ("x", "sc"), ("k", "c"),
+                     ("zj", "zi"), ("j", "i"), ("w", "u"))
+
+
+def _italianise(word: str) -> str:
+    for a, b in _ITALIAN_SPELLING:
+        word = word.replace(a, b)
+    return word
 
 
 def _per_char(lm: Any, word: str) -> float:
@@ -181,7 +218,14 @@ def word_features(w: str) -> tuple[tuple[str, float], ...]:
             if core in lex[lang]:
                 f[f"in_{lang}_lex"] = 1.0
         lp = {k: _per_char(lex[f"{k}_lm"], core) for k in ("en", "it", "mt")}
-        for a, b in (("en", "mt"), ("it", "mt"), ("en", "it")):
+        # the word respelled the Italian way (k -> c, ċ -> ci, ġ -> g, j -> i, ...) under the Italian model
+        itspell = _italianise(core)
+        lp["it_spelled"] = _per_char(lex["it_lm"], itspell)
+        if itspell != core and itspell in lex["it"]:
+            f["in_it_lex_respelled"] = 1.0
+        lp["semitic"] = _per_char(lex["mt_semitic_lm"], core)
+        lp["romance"] = _per_char(lex["mt_romance_lm"], core)
+        for a, b in (("en", "mt"), ("it", "mt"), ("en", "it"), ("it_spelled", "mt"), ("semitic", "romance")):
             d = lp[a] - lp[b]
             f[f"lm_{a}_{b}"] = max(-3.0, min(3.0, d))
             f[f"lm_{a}_{b}>0"] = 1.0 if d > 0 else 0.0
