@@ -72,6 +72,7 @@ def test_hans_rows_counts_and_card(challenge_builds: dict) -> None:
         assert all(r["language"] == lang for r in rs)
     q = json.loads((Path(res.path) / "quality.json").read_text())
     assert q["es"]["agreement_checks"] > 1000 and q["es"]["agreement_failures"] == 0
+    assert q["es"]["surface_agreement_pairs_checked"] > 1000 and q["es"]["surface_agreement_violations"] == 0
     assert all(q[lang]["all_groups_balanced"] and q[lang]["unfilled_slots"] == 0 and q[lang]["duplicate_pairs_in_output"] == 0
                for lang in ("en", "es", "zh"))
     card = (Path(res.path) / "README.md").read_text(encoding="utf-8")
