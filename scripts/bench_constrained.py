@@ -73,23 +73,14 @@ class GenerateTranslator:
 
 
 def make_translator(model_dir: Path, beams: int, batch_size: int) -> Any:
-    """dsbuild's registered transformers backend when present, else :class:`GenerateTranslator`."""
+    """dsbuild's ``hf-seq2seq`` backend (translation cache OFF: a cache hit would make the template
+    free and the comparison unfair), else :class:`GenerateTranslator`."""
     from dsbuild.registry import translators
 
-    for name in ("transformers", "hf", "huggingface"):
-        if name in translators:
-            factory = translators.get(name)
-            for kwargs in (
-                {"model": str(model_dir), "num_beams": beams, "batch_size": batch_size},
-                {"model": str(model_dir), "beam_size": beams, "batch_size": batch_size},
-                {"model_name_or_path": str(model_dir), "num_beams": beams, "batch_size": batch_size},
-            ):
-                try:
-                    tr = factory(**kwargs)
-                except TypeError:
-                    continue
-                if getattr(tr, "model", None) is not None or hasattr(tr, "tokenizer"):
-                    return tr
+    if "hf-seq2seq" in translators:
+        return translators.get("hf-seq2seq")(
+            str(model_dir), beam_size=beams, batch_size=batch_size, cache=False, progress=False, device="cpu", dtype="float32"
+        )
     return GenerateTranslator(model_dir, beams=beams, batch_size=batch_size)
 
 

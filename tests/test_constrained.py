@@ -178,3 +178,10 @@ def test_length_mismatch_is_a_config_error(projector):
 
 def test_registered():
     assert projectors.get("constrained") is ConstrainedProjector
+
+
+def test_over_long_sentence_is_rejected_not_truncated(projector):
+    words = ("the cat sat on a mat near Paris and " * 20).split()
+    long_src = Example.from_words("L", words, token_spans=[(1, 2, "X")])
+    p = projector.project([long_src], [" ".join(words)], src_lang="en", tgt_lang="xx")[0]
+    assert p.rejected == "too_long" and "split the text" in p.qc["reject_detail"]

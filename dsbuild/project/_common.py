@@ -17,6 +17,7 @@ EMPTY_SOURCE = "empty_source"
 EMPTY_TARGET = "empty_target"
 OVERLAPPING_SPANS = "overlapping_spans"
 MARKER_IN_SOURCE = "marker_in_source"
+TOO_LONG = "too_long"
 SENTENCE_REJECTED = "sentence_rejected"  # same code as dsbuild.project.reasons (alignment projector)
 
 

@@ -112,6 +112,7 @@ class Seq2SeqScorer:
         self.tokenizer = tokenizer
         self.src_code = src_code
         self.tgt_code = tgt_code
+        self.source_prefix = ""  # e.g. ">>spa<< " for multilingual Marian models
         self.max_batch_tokens = max_batch_tokens
         self.decoder = model.get_decoder()
         self.encoder = model.get_encoder()
@@ -122,6 +123,10 @@ class Seq2SeqScorer:
         self.pad_id = model.config.pad_token_id
         start = model.config.decoder_start_token_id
         self.start_id = start if start is not None else model.config.eos_token_id
+        limits = [v for v in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None))
+                  if isinstance(v, int) and 0 < v < 1_000_000]
+        #: longest source or target sequence (special tokens included) the model takes
+        self.max_tokens = min(limits) if limits else 512
         self._positions = _position_lookup(self.decoder)
         self.use_cache = bool(use_cache and self._positions is not None)
         if use_cache and self._positions is None:
@@ -152,6 +157,11 @@ class Seq2SeqScorer:
             j -= 1
         return ids[:i], ids[i:j], ids[j:]
 
+    def source_ids(self, text: str) -> list[int]:
+        """Source-side ids of ``text`` (special tokens included), as the encoder gets them."""
+        self._set_langs()
+        return list(self.tokenizer(self.source_prefix + text)["input_ids"])
+
     def target_piece_ids(self, text: str) -> list[int]:
         """Ids of ``text`` on the target side, without special tokens."""
         self._set_langs()
@@ -170,7 +180,7 @@ class Seq2SeqScorer:
         rows: dict[int, int] = {}
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            batch = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
+            batch = self.tokenizer([self.source_prefix + texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with torch.inference_mode():
                 hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state

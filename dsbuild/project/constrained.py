@@ -155,6 +155,7 @@ class ConstrainedProjector:
         self.target_tokenizer = target_tokenizer
         self.batch_size = batch_size
         self.scorer = Seq2SeqScorer(model, tokenizer, src_code=src_code, tgt_code=tgt_code, use_cache=use_cache)
+        self._given_codes = (src_code, tgt_code)
         self.max_cache_bytes = max_cache_mb * 2**20
         self.open_ids, self.close_ids = marker_token_ids(self.scorer, self.markers)
         self.stats: dict[str, int] = {"sentences": 0, "forward_calls": 0, "forward_rows": 0, "search_rounds": 0}
@@ -211,15 +212,17 @@ class ConstrainedProjector:
 
     # ------------------------------------------------------------------ batch pipeline
     def _set_codes(self, src_lang: str, tgt_lang: str) -> None:
-        """Model language codes from the translator, when it knows them (NLLB, M2M100, mBART)."""
-        for attr in ("model_lang_code", "lang_code", "model_code"):
-            fn = getattr(self.translator, attr, None)
-            if callable(fn):
-                if self.scorer.src_code is None:
-                    self.scorer.src_code = fn(src_lang)
-                if self.scorer.tgt_code is None:
-                    self.scorer.tgt_code = fn(tgt_lang)
-                return
+        """Model language codes from the translator, when it knows them (NLLB, M2M100, mBART
+        language tokens; multilingual Marian's ``>>xxx<<`` source prefix)."""
+        fn = getattr(self.translator, "model_lang_code", None)
+        if callable(fn):
+            if self._given_codes[0] is None:
+                self.scorer.src_code = fn(src_lang)
+            if self._given_codes[1] is None:
+                self.scorer.tgt_code = fn(tgt_lang)
+        if getattr(self.translator, "family", None) == "marian-multi":
+            code = self.translator.model_code(tgt_lang, "target")
+            self.scorer.source_prefix = f"{code} " if code else ""
 
     def _project_batch(self, sources: Sequence[Example], targets: Sequence[Any], mode: str) -> list[Projection]:
         from dsbuild.project._search import MarkerSearch, Problem, strip_markers
@@ -245,6 +248,15 @@ class ConstrainedProjector:
             forced, content, suffix = scorer.target_ids(target.text)
             if not content:
                 out[i] = C.reject_all(src, target, C.EMPTY_TARGET, "the template has no tokens", qc)
+                continue
+            marked_len = len(scorer.source_ids(self._marked_source(src, src.spans)))
+            target_len = len(forced) + len(content) + len(suffix) + len(src.spans) * (len(self.open_ids) + len(self.close_ids)) + 1
+            if max(marked_len, target_len) > scorer.max_tokens:
+                out[i] = C.reject_all(
+                    src, target, C.TOO_LONG,
+                    f"the marked source has {marked_len} and the marked template {target_len} tokens; the model takes "
+                    f"{scorer.max_tokens}: split the text into sentences first", qc,
+                )
                 continue
             sent = _Sentence(i, src, target, qc, forced, content, suffix)
             sent.piece_chars = piece_char_spans(scorer, content, target.text)
