@@ -140,3 +140,11 @@ def test_pipeline_errors():
         get_pipeline("custom", {"Arabic": "keep"})
     with pytest.raises(ConfigError, match="unknown action"):
         get_pipeline("custom", {label: "shout" for label in MERGED_LABELS})
+
+
+def test_one_pass_rewriting_matches_position_by_position_reference(maltese_sentences):
+    words = {t for s in maltese_sentences for t in s.tokens} | {"kelb☃ω", "ħħaġa", "għżż", "-il", "☃"}
+    for kw in ({}, {"vowels": "short"}, {"dediacritise": False}):
+        t = Transliterator("deterministic", **kw)
+        for w in words:
+            assert t._rewrite(t._encode(w)) == t._rewrite_reference(t._encode(w)), (kw, w)
