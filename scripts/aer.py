@@ -2,7 +2,7 @@
 
     python scripts/aer.py DATA.src-tgt GOLD [--aligner eflomal] [--set key=value ...]
         [--extra-src FILE --extra-tgt FILE [--extra-tokenize moses --src-lang en --tgt-lang fr]]
-        [--gold-zero-indexed] [--output PRED.txt] [--json]
+        [--all-symmetrizations] [--gold-zero-indexed] [--output PRED.txt] [--json]
 
 Gold links are 1-indexed (``i-j`` sure, ``ipj`` possible) unless ``--gold-zero-indexed``.
 ``--set`` values are YAML scalars passed to the aligner's constructor (``--set symmetrization=
@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from dsbuild.align import SYMMETRIZATION_METHODS, Alignment, symmetrize
 from dsbuild.align.eflomal_aligner import default_cache_dir
 from dsbuild.align.evaluation import alignment_error_rate, read_gold, read_parallel
 from dsbuild.config import parse_overrides
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tgt-lang", default="fr", help="target language for --extra-tokenize")
     ap.add_argument("--gold-zero-indexed", action="store_true", help="gold links are 0-indexed")
     ap.add_argument("--output", type=Path, help="write the predicted links here (0-indexed Pharaoh)")
+    ap.add_argument("--all-symmetrizations", action="store_true",
+                    help="for aligners with two directions (eflomal): align once, score every symmetrisation")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress")
     args = ap.parse_args(argv)
@@ -99,8 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         except TypeError as err:
             raise SystemExit(f"error: aligner {args.aligner!r} does not take these options: {err}") from None
         t1 = time.perf_counter()
-        predicted = aligner.align(src, tgt)
-        t_align = time.perf_counter() - t1
+        by_method = {}
+        if args.all_symmetrizations:
+            if not hasattr(aligner, "align_directions"):
+                raise SystemExit(f"error: aligner {args.aligner!r} has no directional alignments to symmetrise")
+            forward, reverse = aligner.align_directions(src, tgt)
+            t_align = time.perf_counter() - t1
+            for method in ("forward", "reverse", *SYMMETRIZATION_METHODS):
+                links = forward if method == "forward" else reverse if method == "reverse" else [
+                    symmetrize(f, r, method) for f, r in zip(forward, reverse)]
+                by_method[method] = alignment_error_rate(links, gold, source=str(args.gold))
+            chosen = getattr(aligner, "symmetrization", "grow-diag-final-and")
+            predicted = [Alignment(tuple(symmetrize(f, r, chosen))) for f, r in zip(forward, reverse)]
+        else:
+            predicted = aligner.align(src, tgt)
+            t_align = time.perf_counter() - t1
         result = alignment_error_rate(predicted, gold, source=str(args.gold))
     except DsbuildError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -115,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "align_s": round(t_align, 2),
         "pairs_per_s": round(len(src) / t_align, 1) if t_align > 0 else None,
     }
+    if by_method:
+        report["by_symmetrization"] = {m: {k: round(v, 4) for k, v in r.as_dict().items() if k in ("aer", "precision", "recall")}
+                                       for m, r in by_method.items()}
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
     else:
@@ -122,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  AER {result.aer:.4f}   precision {result.precision:.4f}   recall {result.recall:.4f}")
         print(f"  links predicted {result.n_predicted}, sure {result.n_sure}, possible {result.n_possible}")
         print(f"  time: tokenise extra {t_tok:.1f} s, align {t_align:.1f} s ({report['pairs_per_s']} pairs/s)")
+        for method, r in by_method.items():
+            print(f"  {method:<20} AER {r.aer:.4f}   precision {r.precision:.4f}   recall {r.recall:.4f}")
         print(f"  options: {json.dumps(aligner.describe(), default=str)}")
     return 0
 

@@ -33,6 +33,19 @@ def test_aligns_and_scores(tmp_path, capsys):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 447
 
 
+def test_all_symmetrizations(tmp_path, capsys):
+    code = _script().main([str(DATA / "enfr.src-tgt"), str(DATA / "enfr.gold"), "--all-symmetrizations",
+                           "--set", "n_iterations=[2,2,4]", "--set", f"cache_dir={tmp_path}", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["by_symmetrization"]
+    assert set(rows) == {"forward", "reverse", "intersection", "union", "grow-diag", "grow-diag-final",
+                         "grow-diag-final-and"}
+    assert rows["intersection"]["precision"] >= rows["union"]["precision"]
+    assert rows["union"]["recall"] >= rows["intersection"]["recall"]
+    assert rows["grow-diag-final-and"]["aer"] == report["aer"]  # the aligner's default is the headline
+
+
 def test_extra_corpus_and_errors(tmp_path, capsys):
     src = tmp_path / "d.src-tgt"
     src.write_text("the house ||| la maison\na house ||| une maison\n", encoding="utf-8")
