@@ -143,3 +143,17 @@ def test_same_options_give_identical_files(tmp_path):
             for d in ("one", "two")]
     for rel in ("README.md", "transliterate_arabic_translate_it/train-00000-of-00001.parquet", "quality.json"):
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_non_deterministic_transliteration_option(tmp_path):
+    src = tmp_path / "s.conllu"
+    src.write_text("# sent_id = a\n1\tIl-\til-\tDET\tDEFART\t_\t2\tdet\t_\t_\n2\tkelma\tkelma\tNOUN\tNN\t_\t0\troot\t_\t_\n\n",
+                   encoding="utf-8")
+    res = build(_maltese(source=str(src), pipelines=["transliterate_all"], transliteration="non_deterministic"),
+                tmp_path / "out")
+    row = _rows(res.path, "transliterate_all")[0]
+    assert row["processed_tokens"] == ["ال", "كلمة"] and row["processed_text"] == "الكلمة"
+    prov = json.loads((res.path / "provenance.json").read_text())
+    assert prov["facts"]["maltese"]["transliteration"]["mode"] == "non_deterministic"
+    with pytest.raises(ConfigError, match="transliteration mode"):
+        build(_maltese(source=str(src), transliteration="random"), tmp_path / "bad")

@@ -12,10 +12,13 @@ Two stages:
    when in the shipped list of common Maltese n-grams), and the word translation tables:
    whether the English/Italian translation is the word itself, the edit similarity of the word
    to its English and Italian translations and of its Arabic-script transliteration to its
-   Arabic translation (Arabic-origin words look like their Arabic translations), and whether
-   translating it as English agrees with translating it as Maltese (unadapted English).
-   Training tokens also carry "memory" features computed without their own sentence
-   (jackknifed), so the CRF learns how far to trust a lowercase or near match.
+   Arabic translation (Arabic-origin words look like their Arabic translations), whether
+   translating it as English agrees with translating it as Maltese (unadapted English),
+   membership in English/Italian word lists and scores under character models of English,
+   Italian, Maltese, and of "silver" Semitic vs Romance Maltese words picked from the tables by
+   those similarities (no annotation is used for them). Training tokens also carry "memory"
+   features computed without their own sentence (jackknifed), so the CRF learns how far to
+   trust a lowercase or near match.
 
 Training is deterministic (L-BFGS, fixed data order). The trained model ships in
 ``builders/data/maltese/etymology_model/`` (``crf.model`` + ``meta.json``);
