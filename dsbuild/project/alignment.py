@@ -98,6 +98,8 @@ class AlignmentProjectionOptions:
     collisions: Literal["trim", "drop"] = "trim"
     min_score: float = 0.0
     ensemble: bool = False
+    weak_split: Literal["best", "closure"] = "best"
+    extend_name: bool = True
 
     def __post_init__(self) -> None:
         if self.split not in ("best", "closure", "reject"):
@@ -163,6 +165,10 @@ def _clusters(sent: _Sentence, inside: range, aligned: list[int], max_gap: int) 
         else:
             clusters[-1].append(j)
     return clusters
+
+
+def _n_links(sent: _Sentence, inside: range, cluster: list[int]) -> int:
+    return sum(1 for j in cluster for i in sent.t2s[j] if i in inside)
 
 
 def _has_strong(sent: _Sentence, inside: range, cluster: list[int]) -> bool:
@@ -252,13 +258,35 @@ def _repair(sent: _Sentence, span: Span, a: int, b: int, opt: AlignmentProjectio
     if opt.extend_case and all(_is_capitalised(w) or _is_punct(w) for w in src_words) and _is_capitalised(src_first):
         n = len(sent.tgt_words)
         # the sentence's first word is capitalised whatever it is, so it is never added
-        while b + 1 < n and b + 1 > sent.first_word and not sent.t2s[b + 1] and _is_capitalised(sent.tgt_words[b + 1]):
+        while b + 1 < n and b + 1 > sent.first_word and _free(sent, b + 1) and _is_capitalised(sent.tgt_words[b + 1]):
             b += 1
             repairs.append("extend-right:case")
-        while a - 1 > sent.first_word and not sent.t2s[a - 1] and _is_capitalised(sent.tgt_words[a - 1]):
+        while a - 1 > sent.first_word and _free(sent, a - 1) and _is_capitalised(sent.tgt_words[a - 1]):
             a -= 1
             repairs.append("extend-left:case")
+    if opt.extend_name and _is_capitalised(sent.tgt_words[b]) and (b > sent.first_word or src_named):
+        b = _extend_name(sent, b, opt.max_gap, repairs)
     return a, b
+
+
+def _free(sent: _Sentence, j: int) -> bool:
+    """A target token no source word claims firmly (unaligned, or linked one way only)."""
+    return not any((i, j) in sent.strong for i in sent.t2s[j])
+
+
+def _extend_name(sent: _Sentence, b: int, max_gap: int, repairs: list[str]) -> int:
+    """Extend a capitalised span end over a few free lower-case/punctuation tokens to a free
+    capitalised token (multi-word names whose tail the aligner left out: ``Código de Ayudas a la
+    Siderurgia``, ``Estados Miembros de la UE``, ``Grupo del PPE / DE``)."""
+    n = len(sent.tgt_words)
+    k = b + 1
+    while k < n and k - b - 1 < max_gap and _free(sent, k) and not _is_capitalised(sent.tgt_words[k]) \
+            and not sent.tgt_words[k][:1].isdigit():
+        k += 1
+    if k < n and k > b + 1 and _free(sent, k) and _is_capitalised(sent.tgt_words[k]) and not sent.t2s[k]:
+        repairs.append(f"extend-right:name+{k - b}")
+        return k
+    return b
 
 
 def _confidence(sent: _Sentence, span: Span, a: int, b: int) -> float:
@@ -288,7 +316,15 @@ def _candidate(sent: _Sentence, k: int, span: Span, opt: AlignmentProjectionOpti
         a, b = aligned[0], aligned[-1]
     else:  # drop clusters held only by weak (one-direction) links when another has strong ones
         strong = [c for c in clusters if _has_strong(sent, inside, c)]
-        kept = strong or clusters
+        if strong:
+            kept = strong
+        elif opt.weak_split == "best":
+            # no cluster is confirmed by both directions: keep the one with the most links, then the
+            # one with the longest words (content words are longer than function words in every
+            # language: Zipf's law of abbreviation)
+            kept = [max(clusters, key=lambda c: (_n_links(sent, inside, c), sum(len(sent.tgt_words[j]) for j in c)))]
+        else:
+            kept = clusters
         a, b = kept[0][0], kept[-1][-1]
     repairs: list[str] = []
     if opt.copy_anchor:
