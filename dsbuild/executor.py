@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import platform
 import re
@@ -184,10 +183,28 @@ def _check_names(builder: Builder) -> None:
 
 
 def _run_split(builder: Builder, config: ConfigSpec, split: str, ctx: BuildContext, staging: Path, shard_rows: int) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
+    """Generate one split, writing a Parquet shard every ``shard_rows`` rows (memory stays bounded).
+
+    Shards are written under temporary names and get their final ``-0000i-of-0000N`` names once the
+    split is complete and its accounting checks out.
+    """
     rejects: list[dict[str, Any]] = []
+    buffer: list[dict[str, Any]] = []
+    tmp_files: list[Path] = []
+    n_rows = 0
     read_before = ctx._read
     ctx.facts["current"] = {}
+    shard_dir = staging / config.name
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*shard_dir.glob(f"{split}-*.parquet"), *shard_dir.glob(f"{split}.tmp-*.parquet")]:
+        stale.unlink()  # from a run killed before its marker was written
+
+    def flush() -> None:
+        path = shard_dir / f"{split}.tmp-{len(tmp_files):05d}.parquet"
+        pq.write_table(_rows_to_table(buffer, config, split, builder.name), path)
+        tmp_files.append(path)
+        buffer.clear()
+
     with ctx.timer(f"generate/{config.name}/{split}"):
         for item in tqdm(builder.generate(config, split, ctx), desc=f"{builder.name} {config.name}/{split}", unit="ex", leave=False):
             if isinstance(item, Reject):
@@ -195,37 +212,56 @@ def _run_split(builder: Builder, config: ConfigSpec, split: str, ctx: BuildConte
                                 "detail": item.detail, "example": json.dumps(item.example, ensure_ascii=False, sort_keys=True, default=str)
                                 if item.example is not None else None})
             else:
-                rows.append(item)
+                buffer.append(item)
+                n_rows += 1
+                if len(buffer) >= shard_rows:
+                    flush()
     n_in = ctx._read - read_before
-    if n_in != len(rows) + len(rejects):
+    if n_in != n_rows + len(rejects):
         raise AccountingError(
-            f"builder {builder.name!r} {config.name}/{split}: read {n_in} inputs but produced {len(rows)} rows "
+            f"builder {builder.name!r} {config.name}/{split}: read {n_in} inputs but produced {n_rows} rows "
             f"+ {len(rejects)} rejects; every input must end as a row or a Reject (call ctx.read() per input)"
         )
-    files = _write_shards(rows, config, split, staging, shard_rows)
+    if buffer or not tmp_files:
+        flush()
+    files = []
+    for i, tmp in enumerate(tmp_files):
+        rel = f"{config.name}/{split}-{i:05d}-of-{len(tmp_files):05d}.parquet"
+        os.replace(tmp, staging / rel)
+        files.append(rel)
     rejects_path = staging / "_rejects" / f"{config.name}.{split}.parquet"
     rejects_path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA), rejects_path)
-    return {"counts": {"in": n_in, "out": len(rows), "rejected": len(rejects)}, "files": files,
+    return {"counts": {"in": n_in, "out": n_rows, "rejected": len(rejects)}, "files": files,
             "rejects": str(rejects_path.relative_to(staging)), "facts": ctx.facts.pop("current", {})}
 
 
-def _write_shards(rows: list[dict[str, Any]], config: ConfigSpec, split: str, staging: Path, shard_rows: int) -> list[str]:
-    """Write rows as ``CONFIG/SPLIT-0000i-of-0000N.parquet`` with the config's Features embedded."""
-    table = datasets.Dataset.from_list(rows, features=config.features).data.table if rows else \
-        config.features.arrow_schema.empty_table()
-    n = max(1, math.ceil(len(rows) / shard_rows))
-    files = []
-    (staging / config.name).mkdir(parents=True, exist_ok=True)
-    for stale in (staging / config.name).glob(f"{split}-*.parquet"):  # from a run killed before its marker
-        stale.unlink()
-    for i in range(n):
-        rel = f"{config.name}/{split}-{i:05d}-of-{n:05d}.parquet"
-        tmp = staging / (rel + ".tmp")
-        pq.write_table(table.slice(i * shard_rows, shard_rows), tmp)
-        os.replace(tmp, staging / rel)
-        files.append(rel)
-    return files
+def _rows_to_table(rows: list[dict[str, Any]], config: ConfigSpec, split: str, builder_name: str) -> pa.Table:
+    """Rows as an Arrow table with the config's Features embedded; a bad row is named, not buried in Arrow."""
+    if not rows:
+        return config.features.arrow_schema.empty_table()
+    columns = set(config.features)
+    for row in rows:  # Dataset.from_list would quietly fill a missing column with nulls
+        if not isinstance(row, dict) or set(row) != columns:
+            row_id = row.get("id", "?") if isinstance(row, dict) else "?"
+            got = f"has columns {sorted(row)}" if isinstance(row, dict) else f"is a {type(row).__name__}, not a dict"
+            raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: row {row_id!r} {got}; the config's "
+                               f"features are {sorted(columns)}. Make generate() yield rows matching ConfigSpec.features")
+    try:
+        return datasets.Dataset.from_list(rows, features=config.features).data.table
+    except Exception as first_error:  # find the first row that does not fit, for a useful message
+        for row in rows:
+            problem = None
+            try:
+                datasets.Dataset.from_list([row], features=config.features)
+            except Exception as err:  # noqa: BLE001 - reported with the row id
+                problem = f"does not match the features: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            if problem:
+                row_id = row.get("id", "?")
+                raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: row {row_id!r} {problem}; "
+                                   f"make generate() yield rows matching ConfigSpec.features") from None
+        raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: rows could not be converted to Arrow "
+                           f"({type(first_error).__name__}: {str(first_error).splitlines()[0][:200]})") from first_error
 
 
 def _provenance(builder: Builder, ctx: BuildContext, configs: list[ConfigSpec], counts: dict, split_files: dict,

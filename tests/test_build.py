@@ -14,7 +14,7 @@ from dsbuild.errors import ConfigError, DsbuildError
 from dsbuild.executor import AccountingError, build
 from dsbuild.registry import builders
 from dsbuild.validate import validate_dataset
-from tests.plugins.foundation import ToyBuilder, ToyOptions
+from tests.plugins.foundation import ToyBuilder, ToyOptions, europarl_gold_builder
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -24,7 +24,8 @@ def files_of(root: Path) -> dict[str, bytes]:
 
 
 def test_europarl_layout_and_load_dataset(europarl_dir):
-    assert europarl_dir.parts[-2:] == ("europarl-ner", "1.0.0")
+    version = builders.get("europarl-ner").version
+    assert europarl_dir.parts[-2:] == ("europarl-ner", version)
     names = sorted(str(p.relative_to(europarl_dir)) for p in europarl_dir.rglob("*") if p.is_file())
     assert names == ["README.md", "en/test-00000-of-00001.parquet", "es/test-00000-of-00001.parquet",
                      "provenance.json", "rejects.parquet"]
@@ -38,7 +39,7 @@ def test_europarl_layout_and_load_dataset(europarl_dir):
         assert es.features["ner_tags"].feature.int2str(row["ner_tags"][span["token_start"]]) == f"B-{span['label']}"
     assert datasets.load_dataset(str(europarl_dir), "en", split="test").num_rows == 799
     prov = json.loads((europarl_dir / "provenance.json").read_text())
-    assert prov["builder"] == {**prov["builder"], "name": "europarl-ner", "version": "1.0.0"}
+    assert prov["builder"] == {**prov["builder"], "name": "europarl-ner", "version": version}
     assert prov["counts"]["es"]["test"] == {"in": 799, "out": 799, "rejected": 0}
     assert len(prov["config_hash"]) == 16 and prov["inputs"][0]["sha256"]
     assert validate_dataset(europarl_dir) == []
@@ -50,7 +51,7 @@ def test_two_builds_are_byte_identical(tmp_path, europarl_dir, toy_builders):
     assert files_of(again) == files_of(other)
     assert sorted(files_of(again)) == ["README.md", "a/test-00000-of-00001.parquet", "a/train-00000-of-00001.parquet",
                                        "b/train-00000-of-00001.parquet", "rejects.parquet"]
-    second = build(builders.get("europarl-ner")(), tmp_path / "europarl").path
+    second = build(europarl_gold_builder(), tmp_path / "europarl").path
     assert files_of(second) == files_of(europarl_dir)
     card = (second / "README.md").read_text()
     prov = json.loads((second / "provenance.json").read_text())
@@ -156,3 +157,19 @@ def test_readme_builder_example_builds(tmp_path, monkeypatch):
         builders._items.pop("my-ner", None)
     assert result.counts == {"mt": {"train": {"in": 2, "out": 1, "rejected": 1}}}
     assert validate_dataset(result.path) == []
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda row: {k: v for k, v in row.items() if k != "spans"}, "has columns"),
+    (lambda row: {**row, "ner_tags": ["B-NOPE"] * len(row["tokens"])}, "does not match the features"),
+    (lambda row: {**row, "tokens": 5}, "does not match the features"),
+])
+def test_a_row_that_does_not_fit_the_features_is_named(tmp_path, toy_builders, damage, message):
+    class BadRow(ToyBuilder):
+        def generate(self, config, split, ctx):
+            for i, item in enumerate(super().generate(config, split, ctx)):
+                yield damage(item) if i == 2 and isinstance(item, dict) else item
+
+    with pytest.raises(DsbuildError, match=rf"row 'a-train-2' {message}"):
+        build(BadRow(), tmp_path)
+    assert not (tmp_path / "toy-ner" / "0.1.0").exists()

@@ -27,7 +27,7 @@ GOOD = {
 
 @pytest.fixture
 def europarl_copy(tmp_path, europarl_dir) -> Path:
-    dst = tmp_path / "europarl-ner" / "1.0.0"
+    dst = tmp_path / "europarl-ner" / europarl_dir.name
     shutil.copytree(europarl_dir, dst)
     return dst
 
@@ -145,7 +145,7 @@ def _damage_schema_metadata(d: Path) -> None:
 
 def _damage_license(d: Path) -> None:
     text = (d / "README.md").read_text()
-    (d / "README.md").write_text(text.replace("license: unknown", "license: europarl"))
+    (d / "README.md").write_text(text.replace("\nlicense: unknown\n", "\nlicense: europarl\n"))
 
 
 def _damage_configs(d: Path) -> None:
