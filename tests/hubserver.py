@@ -104,6 +104,7 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     prs: dict[int, str] = field(default_factory=dict)
+    lfs_oids: set[str] = field(default_factory=set)  # LFS objects uploaded to this repo
 
     def resolve(self, rev: str) -> str | None:
         """Commit sha for a branch, tag, ``refs/pr/N``, ``refs/heads/X``, ``refs/tags/X`` or sha."""
@@ -405,31 +406,42 @@ class HubHandler(BaseHTTPRequestHandler):
     def lfs_batch(self, body: bytes, prefix: str | None, repo_id: str) -> None:
         self._require_write()
         self._fault("lfs_batch")
-        self._repo(REPO_TYPES.get((prefix or "").rstrip("/"), "model"), repo_id)
+        repo = self._repo(REPO_TYPES.get((prefix or "").rstrip("/"), "model"), repo_id)
         payload = json.loads(body)
         if payload.get("operation") != "upload":
             raise HttpError(400, "only the upload operation is supported")
         objects = []
         for obj in payload["objects"]:
             entry: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
-            if obj["oid"] not in self.state.lfs:
-                entry["actions"] = {
-                    "upload": {"href": f"{self.base}/_lfs/{obj['oid']}/{obj['size']}", "header": {}},
-                    "verify": {"href": f"{self.base}/_lfs/{obj['oid']}/{obj['size']}/verify", "header": {}},
-                }
+            if obj["oid"] not in repo.lfs_oids:  # LFS objects belong to a repo, as on the Hub
+                href = f"{self.base}/_lfs/{obj['oid']}/{obj['size']}"
+                where = f"?repo={URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+                entry["actions"] = {"upload": {"href": href + where, "header": {}},
+                                    "verify": {"href": f"{href}/verify{where}", "header": {}}}
             objects.append(entry)
         self._send(200, json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode(),
                    content_type="application/vnd.git-lfs+json")
 
+    def _lfs_repo(self) -> Repo:
+        """The repo an upload URL from lfs_batch is for (``?repo=datasets/ns/name``)."""
+        where = self.query.get("repo", [""])[0]
+        prefix, repo_id = where.split("/", 1) if where.count("/") == 2 else ("", where)  # models have no prefix
+        repo = self.state.repos.get((REPO_TYPES.get(prefix, "model"), repo_id))
+        if repo is None:
+            raise HttpError(404, f"upload URL names no known repo: {where!r}")
+        return repo
+
     def lfs_upload(self, body: bytes, oid: str, size: str) -> None:
         self._fault("lfs_upload")
+        repo = self._lfs_repo()
         if hashlib.sha256(body).hexdigest() != oid or len(body) != int(size):
             raise HttpError(400, f"uploaded content does not match oid {oid} / size {size}")
         self.state.lfs[oid] = body
+        repo.lfs_oids.add(oid)
         self._send(200, b"", content_type="text/plain")
 
     def lfs_verify(self, body: bytes, oid: str, size: str) -> None:
-        if oid not in self.state.lfs or len(self.state.lfs[oid]) != int(size):
+        if oid not in self._lfs_repo().lfs_oids or len(self.state.lfs[oid]) != int(size):
             raise HttpError(404, f"LFS object {oid} not uploaded")
         self._json({"success": True})
 
@@ -464,7 +476,7 @@ class HubHandler(BaseHTTPRequestHandler):
                     raise HttpError(400, f"unsupported encoding for {path}")
                 files[path] = Blob(base64.b64decode(value["content"]))
             elif key == "lfsFile":
-                content = self.state.lfs.get(value["oid"])
+                content = self.state.lfs.get(value["oid"]) if value["oid"] in repo.lfs_oids else None
                 if content is None:
                     raise HttpError(400, f"LFS object {value['oid']} for {path} was never uploaded")
                 files[path] = Blob(content, lfs_sha256=value["oid"])

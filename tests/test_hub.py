@@ -30,6 +30,11 @@ def local_rows(dataset_dir: Path, config: str) -> list[dict]:
     return rows
 
 
+def version_tag(dataset_dir: Path) -> str:
+    """The tag a push of this build creates: v + the builder version in provenance.json."""
+    return "v" + json.loads((dataset_dir / "provenance.json").read_text())["builder"]["version"]
+
+
 def local_files(dataset_dir: Path) -> set[str]:
     return {p.relative_to(dataset_dir).as_posix() for p in dataset_dir.rglob("*") if p.is_file()}
 
@@ -73,144 +78,153 @@ def assert_one_line_error(result: dict, *fragments: str) -> str:
     return message
 
 
-def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClient, europarl_dir: Path) -> None:
+def test_push_tags_and_load_dataset_reads_back_the_same_rows(hub_client: HubClient, hub_dataset: Path) -> None:
     repo_id = "test-user/europarl-ner"
+    tag = version_tag(hub_dataset)
     pushed, loaded_es, loaded_en, again = hub_client.run([
-        push(europarl_dir, repo_id),
-        load(repo_id, "es", "v1.0.0"),
-        load(repo_id, "en", "v1.0.0"),
-        push(europarl_dir, repo_id),
+        push(hub_dataset, repo_id),
+        load(repo_id, "es", tag),
+        load(repo_id, "en", tag),
+        push(hub_dataset, repo_id),
     ])
     assert "error" not in pushed, pushed
-    assert pushed["tag"] == "v1.0.0" and pushed["version"] == "1.0.0" and pushed["configs"] == list(CONFIGS)
+    assert pushed["tag"] == tag and pushed["version"] == tag[1:] and pushed["configs"] == list(CONFIGS)
 
     repo = hub_client.hub.state.repo(repo_id)
-    assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
+    assert repo.tags == {tag: pushed["commit_sha"]}
     assert repo.branches["main"] == pushed["commit_sha"]
     files = repo.commits[pushed["commit_sha"]].files
-    assert set(files) == local_files(europarl_dir) | {".gitattributes"}  # the tagged commit mirrors the build
+    assert set(files) == local_files(hub_dataset) | {".gitattributes"}  # the tagged commit mirrors the build
     # our card, not the one push_to_hub generates; provenance and rejects alongside
-    assert files["README.md"].content == (europarl_dir / "README.md").read_bytes()
-    assert files["provenance.json"].content == (europarl_dir / "provenance.json").read_bytes()
+    assert files["README.md"].content == (hub_dataset / "README.md").read_bytes()
+    assert files["provenance.json"].content == (hub_dataset / "provenance.json").read_bytes()
     assert files["rejects.parquet"].lfs_sha256 is not None
     for config in CONFIGS:  # same layout as the local build, uploaded through LFS
         assert files[f"{config}/test-00000-of-00001.parquet"].lfs_sha256 is not None
 
     for config, loaded in (("es", loaded_es), ("en", loaded_en)):
         assert "error" not in loaded, loaded
-        expected = local_rows(europarl_dir, config)
+        expected = local_rows(hub_dataset, config)
         assert len(loaded["rows"]) == len(expected) == 799
         assert [r["id"] for r in loaded["rows"]] == [r["id"] for r in expected]
         assert loaded["rows"] == expected  # tokens, tags, spans: all columns equal
-        assert loaded["features"] == local_features(europarl_dir, config)  # ClassLabel names survive
+        assert loaded["features"] == local_features(hub_dataset, config)  # ClassLabel names survive
 
     # same version again: refused before any upload, tag untouched
-    message = assert_one_line_error(again, "already has tag v1.0.0", "--force")
+    message = assert_one_line_error(again, f"already has tag {tag}", "--force")
     assert pushed["commit_sha"][:12] in message
-    assert repo.tags == {"v1.0.0": pushed["commit_sha"]}
+    assert repo.tags == {tag: pushed["commit_sha"]}
     assert repo.branches["main"] == pushed["commit_sha"]
 
 
 def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
-        hub_client: HubClient, europarl_dir: Path, tmp_path: Path) -> None:
+        hub_client: HubClient, hub_dataset: Path, tmp_path: Path) -> None:
     repo_id = "test-user/europarl-force"
+    tag = version_tag(hub_dataset)
     changed = tmp_path / "changed" / "1.0.0"  # same version, card edited and config en dropped
-    shutil.copytree(europarl_dir, changed)
+    shutil.copytree(hub_dataset, changed)
     with (changed / "README.md").open("a", encoding="utf-8") as f:
         f.write("\nRe-pushed with a corrected card.\n")
     drop_config(changed, "en")
     first, refused, forced, tags, loaded, _, tag_lost, _, restored = hub_client.run([
-        push(europarl_dir, repo_id),
+        push(hub_dataset, repo_id),
         push(changed, repo_id),
         push(changed, repo_id, force=True),
         {"op": "tags", "repo_id": repo_id},
-        load(repo_id, "es", "v1.0.0"),
+        load(repo_id, "es", tag),
         {"op": "fault", "endpoint": "create_tag", "status": 500},
         push(changed, repo_id, force=True),  # old tag deleted, new one fails: the error must say so
         {"op": "fault"},
         push(changed, repo_id, force=True),
     ])
     repo = hub_client.hub.state.repo(repo_id)
-    assert first["tag"] == "v1.0.0"
-    assert_one_line_error(refused, "already has tag v1.0.0")
-    assert forced["tag"] == "v1.0.0" and forced["tag_moved"] is True and forced["configs"] == ["es"]
+    assert first["tag"] == tag
+    assert_one_line_error(refused, f"already has tag {tag}")
+    assert forced["tag"] == tag and forced["tag_moved"] is True and forced["configs"] == ["es"]
     assert forced["commit_sha"] != first["commit_sha"]
-    assert tags == {"tags": {"v1.0.0": forced["commit_sha"]}}
+    assert tags == {"tags": {tag: forced["commit_sha"]}}
     files = repo.commits[forced["commit_sha"]].files
     assert set(files) == local_files(changed) | {".gitattributes"}  # en/ shards removed
     assert files["README.md"].content == (changed / "README.md").read_bytes()
     assert "en/test-00000-of-00001.parquet" in repo.commits[first["commit_sha"]].files  # the old commit keeps them
     assert "rows" in loaded, loaded
-    assert loaded["rows"] == local_rows(europarl_dir, "es")
+    assert loaded["rows"] == local_rows(hub_dataset, "es")
 
-    assert_one_line_error(tag_lost, "HTTP 500", "tagging commit", "old tag v1.0.0", "was already deleted",
+    assert_one_line_error(tag_lost, "HTTP 500", "tagging commit", f"old tag {tag}", "was already deleted",
                           "--force again")
-    assert restored["tag"] == "v1.0.0" and restored["tag_moved"] is False  # nothing left to move
-    assert repo.tags == {"v1.0.0": restored["commit_sha"]}
+    assert restored["tag"] == tag and restored["tag_moved"] is False  # nothing left to move
+    assert repo.tags == {tag: restored["commit_sha"]}
 
 
 def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
-        hub_client: HubClient, europarl_dir: Path) -> None:
+        hub_client: HubClient, hub_dataset: Path) -> None:
     repo_id = "test-user/europarl-pr"
+    tag = version_tag(hub_dataset)
     pr, on_main, second_pr = hub_client.run([
-        push(europarl_dir, repo_id, create_pr=True, private=True),
-        push(europarl_dir, repo_id),
-        push(europarl_dir, repo_id, create_pr=True),  # tag exists: a pull request is still allowed, leaves it alone
+        push(hub_dataset, repo_id, create_pr=True, private=True),
+        push(hub_dataset, repo_id),
+        push(hub_dataset, repo_id, create_pr=True),  # tag exists: a pull request is still allowed, leaves it alone
     ])
     repo = hub_client.hub.state.repo(repo_id)
     assert repo.private
     assert pr["tag"] is None and pr["revision"] == "refs/pr/1" and pr["pr_url"].endswith("/discussions/1")
-    assert any("no tag v1.0.0" in note for note in pr["notes"])
+    assert any(f"no tag {tag}" in note for note in pr["notes"])
     pr_files = repo.commits[repo.prs[1]].files
     assert repo.prs[1] == pr["commit_sha"]
-    assert set(pr_files) == local_files(europarl_dir) | {".gitattributes"}  # every config in the one PR
-    assert on_main["tag"] == "v1.0.0" and repo.tags == {"v1.0.0": on_main["commit_sha"]}
+    assert set(pr_files) == local_files(hub_dataset) | {".gitattributes"}  # every config in the one PR
+    assert on_main["tag"] == tag and repo.tags == {tag: on_main["commit_sha"]}
     assert second_pr["tag"] is None and second_pr["revision"] == "refs/pr/2"
-    assert any("tag v1.0.0 exists" in note for note in second_pr["notes"])
+    assert any(f"tag {tag} exists" in note for note in second_pr["notes"])
     assert sorted(repo.prs) == [1, 2] and repo.branches["main"] == on_main["commit_sha"]
 
 
-def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, europarl_dir: Path) -> None:
+def test_server_failures_give_one_line_errors_and_leave_no_tag(hub_client: HubClient, hub_dataset: Path) -> None:
     repo_id = "test-user/europarl-fail"
-    wrong_token, before, failing_commit, after, _, failing_tag, _, retried = hub_client.run([
-        push(europarl_dir, repo_id, token="not-a-valid-token"),
+    tag = version_tag(hub_dataset)
+    wrong_token, _, failing_lfs, _, before, failing_commit, after, _, failing_tag, _, retried = hub_client.run([
+        push(hub_dataset, repo_id, token="not-a-valid-token"),
+        {"op": "fault", "endpoint": "lfs_upload", "status": 403},
+        push(hub_dataset, repo_id),
+        {"op": "fault"},
         {"op": "fault", "endpoint": "commit", "status": 500},
-        push(europarl_dir, repo_id),
+        push(hub_dataset, repo_id),
         {"op": "fault"},
         {"op": "fault", "endpoint": "tag", "status": 503},
-        push(europarl_dir, repo_id),  # every upload succeeds, then tagging fails
+        push(hub_dataset, repo_id),  # every upload succeeds, then tagging fails
         {"op": "fault"},
-        push(europarl_dir, repo_id),  # no tag was left behind, so pushing again just works
+        push(hub_dataset, repo_id),  # no tag was left behind, so pushing again just works
     ])
     assert_one_line_error(wrong_token, "HTTP 401", "creating dataset repo", "hf auth login")
+    assert_one_line_error(failing_lfs, "HTTP 403", "uploading en/test", "injected failure on lfs_upload")
     assert_one_line_error(failing_commit, "HTTP 500", "uploading en/test", "injected failure on commit", "no tag")
     assert_one_line_error(failing_tag, "HTTP 503", "tagging commit", "retry later")
     assert after["commit_requests"] == before["commit_requests"] + 1  # the failing commit is not retried in a loop
-    assert retried["tag"] == "v1.0.0"
+    assert retried["tag"] == tag
     repo = hub_client.hub.state.repo(repo_id)
-    assert repo.tags == {"v1.0.0": retried["commit_sha"]}
+    assert repo.tags == {tag: retried["commit_sha"]}
 
 
-def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, europarl_dir: Path) -> None:
+def test_unreachable_endpoint_says_to_check_hf_endpoint(hub_client: HubClient, hub_dataset: Path) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    (result,) = hub_client.run([push(europarl_dir, "test-user/nowhere")], endpoint=closed)
+    (result,) = hub_client.run([push(hub_dataset, "test-user/nowhere")], endpoint=closed)
     assert_one_line_error(result, "reading the tags", "HF_ENDPOINT", closed)
 
 
-def test_cli_push_to_a_new_branch(hub_client: HubClient, europarl_dir: Path) -> None:
+def test_cli_push_to_a_new_branch(hub_client: HubClient, hub_dataset: Path) -> None:
     """`python -m dsbuild push DIR --repo-id ID --revision BRANCH`: branch created, its commit tagged."""
     repo_id = "test-user/europarl-cli"
-    done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(europarl_dir), "--repo-id", repo_id,
+    tag = version_tag(hub_dataset)
+    done = hub_client.command([sys.executable, "-m", "dsbuild", "push", str(hub_dataset), "--repo-id", repo_id,
                                "--revision", "release", "--token", TEST_TOKEN], token=None)
     assert done.returncode == 0, done.stderr
     repo = hub_client.hub.state.repo(repo_id)
-    sha = repo.tags["v1.0.0"]
+    sha = repo.tags[tag]
     assert repo.branches["release"] == sha
-    assert set(repo.commits[sha].files) == local_files(europarl_dir) | {".gitattributes"}
+    assert set(repo.commits[sha].files) == local_files(hub_dataset) | {".gitattributes"}
     assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]  # main untouched
-    assert f"to {repo_id}@release, commit {sha}" in done.stdout and "Tagged v1.0.0" in done.stdout
+    assert f"to {repo_id}@release, commit {sha}" in done.stdout and f"Tagged {tag}" in done.stdout
 
 
 # -- in-process checks that need no server --------------------------------------------------------
@@ -227,37 +241,37 @@ def no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return token_path
 
 
-def test_no_token_is_a_one_line_error_before_anything_is_sent(no_token: Path, europarl_dir: Path) -> None:
+def test_no_token_is_a_one_line_error_before_anything_is_sent(no_token: Path, hub_dataset: Path) -> None:
     with pytest.raises(HubError) as err:
-        push_dataset(europarl_dir, "test-user/no-token")
+        push_dataset(hub_dataset, "test-user/no-token")
     message = str(err.value)
     assert "\n" not in message
     for fragment in ("no Hugging Face token", "hf auth login", "HF_TOKEN", "--token"):
         assert fragment in message
 
 
-def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, europarl_dir: Path) -> None:
+def test_cli_without_token_prints_one_error_line_and_exits_2(no_token: Path, hub_dataset: Path) -> None:
     from typer.testing import CliRunner
 
     from dsbuild.cli import make_app
 
-    result = CliRunner().invoke(make_app(), ["push", str(europarl_dir), "--repo-id", "test-user/no-token"])
+    result = CliRunner().invoke(make_app(), ["push", str(hub_dataset), "--repo-id", "test-user/no-token"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: no Hugging Face token"), result.output
 
 
-def test_stored_and_env_tokens_are_found(no_token: Path, offline: None, europarl_dir: Path,
+def test_stored_and_env_tokens_are_found(no_token: Path, offline: None, hub_dataset: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # past the token check, the next refusal is offline mode: proof the token was found
     no_token.parent.mkdir(parents=True)
     no_token.write_text("stored-token")
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(europarl_dir, "test-user/stored")
+        push_dataset(hub_dataset, "test-user/stored")
     no_token.unlink()
     monkeypatch.setenv("HF_TOKEN", "env-token")
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(europarl_dir, "test-user/env")
+        push_dataset(hub_dataset, "test-user/env")
 
 
 @pytest.fixture
@@ -268,9 +282,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
-def test_offline_mode_is_refused_with_a_hint(offline: None, europarl_dir: Path) -> None:
+def test_offline_mode_is_refused_with_a_hint(offline: None, hub_dataset: Path) -> None:
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
-        push_dataset(europarl_dir, "test-user/offline", token="x")
+        push_dataset(hub_dataset, "test-user/offline", token="x")
 
 
 def test_not_a_built_dataset(tmp_path: Path) -> None:
@@ -278,9 +292,9 @@ def test_not_a_built_dataset(tmp_path: Path) -> None:
         push_dataset(tmp_path, "test-user/x", token="x")
 
 
-def test_bad_version_and_missing_shards_are_reported(europarl_dir: Path, tmp_path: Path) -> None:
+def test_bad_version_and_missing_shards_are_reported(hub_dataset: Path, tmp_path: Path) -> None:
     copy = tmp_path / "1.0.0"
-    shutil.copytree(europarl_dir, copy)
+    shutil.copytree(hub_dataset, copy)
     prov = json.loads((copy / "provenance.json").read_text())
     prov["builder"]["version"] = "v1.0"
     (copy / "provenance.json").write_text(json.dumps(prov))
@@ -293,9 +307,9 @@ def test_bad_version_and_missing_shards_are_reported(europarl_dir: Path, tmp_pat
         push_dataset(copy, "test-user/x", token="x")
 
 
-def test_features_that_differ_from_provenance_are_refused(europarl_dir: Path, tmp_path: Path) -> None:
+def test_features_that_differ_from_provenance_are_refused(hub_dataset: Path, tmp_path: Path) -> None:
     copy = tmp_path / "1.0.0"
-    shutil.copytree(europarl_dir, copy)
+    shutil.copytree(hub_dataset, copy)
     prov = json.loads((copy / "provenance.json").read_text())
     prov["configs"][1]["features"]["ner_tags"]["feature"]["names"][1] = "B-SOMETHING"
     (copy / "provenance.json").write_text(json.dumps(prov))
@@ -304,11 +318,11 @@ def test_features_that_differ_from_provenance_are_refused(europarl_dir: Path, tm
 
 
 @pytest.mark.parametrize("repo_id", ["europarl-ner", "a/b/c", "me/bad name", ""])
-def test_repo_id_must_be_namespace_slash_name(europarl_dir: Path, repo_id: str) -> None:
+def test_repo_id_must_be_namespace_slash_name(hub_dataset: Path, repo_id: str) -> None:
     with pytest.raises(HubError, match="must be namespace/name"):
-        push_dataset(europarl_dir, repo_id, token="x")
+        push_dataset(hub_dataset, repo_id, token="x")
 
 
-def test_create_pr_with_a_branch_is_refused(europarl_dir: Path) -> None:
+def test_create_pr_with_a_branch_is_refused(hub_dataset: Path) -> None:
     with pytest.raises(HubError, match="--create-pr opens a pull request against main"):
-        push_dataset(europarl_dir, "test-user/x", revision="dev", create_pr=True, token="x")
+        push_dataset(hub_dataset, "test-user/x", revision="dev", create_pr=True, token="x")

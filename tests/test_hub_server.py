@@ -39,6 +39,7 @@ def seeded(local_hub: LocalHub) -> LocalHub:
         repo = state.repo(REPO) or state.create_repo("dataset", REPO, private=False)
         sha256 = hashlib.sha256(DATA).hexdigest()
         state.lfs[sha256] = DATA
+        repo.lfs_oids.add(sha256)
         files = {**repo.commits[repo.branches["main"]].files, "notes.txt": Blob(b"hello\n"),
                  "cfg/train-00000-of-00001.parquet": Blob(DATA, lfs_sha256=sha256)}
         commit = state.new_commit(repo, repo.branches["main"], files, "seed", "")

@@ -1,6 +1,5 @@
-"""Fixtures for the Hub tests: a local Hub-protocol server and a client subprocess.
+"""Fixtures for the Hub tests: a local Hub-protocol server, a built dataset, a client subprocess.
 
-The built dataset pushed is the suite's shared ``europarl_dir`` (tests/plugins/foundation.py).
 The server (tests/hubserver.py) runs in a thread of the test process on 127.0.0.1. The client
 side (push_dataset, load_dataset, the CLI) runs in a subprocess whose environment points
 HF_ENDPOINT at the server before huggingface_hub/datasets are imported, with HF_HUB_OFFLINE
@@ -46,6 +45,20 @@ def local_hub(local_hub_server: LocalHub) -> Iterator[LocalHub]:
     yield local_hub_server
     state.clear_faults()
     assert not state.server_errors, "the test Hub server crashed:\n" + "\n".join(state.server_errors)
+
+
+@pytest.fixture(scope="session")
+def hub_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """europarl-ner's gold configs (en, es), built once per session in about 2 s.
+
+    Built with ``project=False``: pushing does not depend on the projection pipeline, which is
+    slow to run and has its own tests. Do not modify: copy it first.
+    """
+    from dsbuild.executor import build
+    from dsbuild.registry import builders
+
+    cls = builders.get("europarl-ner")
+    return build(cls(cls.Options(project=False)), tmp_path_factory.mktemp("hub-build")).path
 
 
 @dataclass
