@@ -121,6 +121,7 @@ def push_dataset(
                        "without --create-pr")
     token = _resolve_token(token)
     _check_schemas(configs)
+    _check_card(dataset_dir, configs)
 
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -273,6 +274,29 @@ def _check_schemas(configs: list[_LocalConfig]) -> None:
                 if found != config.features:
                     raise HubError(f"{path}: its features differ from those in provenance.json for "
                                    f"{config.name}/{split}; rebuild the dataset")
+
+
+def _check_card(dataset_dir: Path, configs: list[_LocalConfig]) -> None:
+    """The card's YAML parses and its ``configs:`` names every config pushed (else load_dataset fails).
+
+    Checked before any upload: the Hub would reject bad YAML only at the last commit.
+    """
+    import yaml
+
+    readme = dataset_dir / "README.md"
+    match = re.match(r"---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", readme.read_text(encoding="utf-8"), re.S)
+    fix = f"run `dsbuild card {dataset_dir}` to re-render it (`dsbuild validate {dataset_dir}` lists problems)"
+    try:
+        meta = yaml.safe_load(match[1]) if match else None
+    except yaml.YAMLError as err:
+        raise HubError(f"{readme}: the front matter is not valid YAML ({_first_line(str(err))}); {fix}") from None
+    if not isinstance(meta, dict):
+        raise HubError(f"{readme}: no YAML front matter mapping at the top of the card; {fix}")
+    listed = {c.get("config_name") for c in meta.get("configs") or [] if isinstance(c, dict)}
+    missing = [c.name for c in configs if c.name not in listed]
+    if missing:
+        raise HubError(f"{readme}: the card's `configs:` does not list {', '.join(missing)}, so load_dataset would not "
+                       f"find them on the Hub; {fix}")
 
 
 def _load_split(files: list[Path], split: str) -> Any:

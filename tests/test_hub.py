@@ -323,6 +323,21 @@ def test_repo_id_must_be_namespace_slash_name(hub_dataset: Path, repo_id: str) -
         push_dataset(hub_dataset, repo_id, token="x")
 
 
+@pytest.mark.parametrize("card, problem", [
+    ("# no front matter\n", "no YAML front matter"),
+    ("---\nconfigs: [unclosed\n---\n", "not valid YAML"),
+    ("---\nconfigs:\n- config_name: en\n---\n", "does not list es"),
+])
+def test_a_card_load_dataset_could_not_use_is_refused_before_upload(
+        hub_dataset: Path, tmp_path: Path, card: str, problem: str) -> None:
+    copy = tmp_path / "1.0.0"
+    shutil.copytree(hub_dataset, copy)
+    (copy / "README.md").write_text(card, encoding="utf-8")
+    with pytest.raises(HubError, match=problem) as err:
+        push_dataset(copy, "test-user/x", token="x")
+    assert "dsbuild card" in str(err.value)
+
+
 def test_create_pr_with_a_branch_is_refused(hub_dataset: Path) -> None:
     with pytest.raises(HubError, match="--create-pr opens a pull request against main"):
         push_dataset(hub_dataset, "test-user/x", revision="dev", create_pr=True, token="x")
