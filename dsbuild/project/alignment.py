@@ -2,35 +2,51 @@
 
 For each source span the target tokens linked to its tokens are collected, cut into clusters
 (a cluster ends where a target token linked to a word *outside* the span intervenes), the best
-cluster is closed to a contiguous range, and its edges are repaired. Every rule uses only the
-alignment, token shape (punctuation, capitalisation) and the source span itself, never a word
-list of one language, so the same defaults serve every language pair:
+clusters are closed to a contiguous range, and its edges are repaired. Every rule uses only the
+alignment, token shape (punctuation, capitalisation, length) and the source span itself, never a
+word list of one language, so the same defaults serve every language pair:
 
 1. **Evidence**: the symmetrised links (``links``) and, when the aligner gives both directions,
-   their intersection (``strong``) and each direction alone. Agreement raises confidence.
+   their intersection (``strong``: links both directions agree on) and each direction alone.
 2. **Clusters / split projections**: aligned target tokens separated by a token that belongs to
-   another source word form separate clusters. ``split="best"`` keeps the cluster with the most
-   link evidence (the others are stray links: repeated words, function words);
-   ``split="closure"`` takes min..max over all of them (the classic baseline);
+   another source word form separate clusters. ``split="best"`` keeps the clusters holding a
+   strong link (the others are stray one-direction links: repeated words, function words); when
+   none has one, ``weak_split="best"`` keeps the cluster with the most links, then the longest
+   words (content words are longer than function words in every language: Zipf's law of
+   abbreviation). ``split="closure"`` takes min..max over all clusters (the classic baseline);
    ``split="reject"`` leaves the span unprojected with reason ``split``.
-3. **Edge repair** (each rule can be switched off):
+3. **Copy anchor** (``copy_anchor``): if the span's own words occur (case-insensitively) inside the
+   aligned range, that occurrence is the span (names, acronyms, numbers are often copied).
+4. **Edge repair** (each rule can be switched off):
    ``trim_punct`` drops punctuation at an edge unless the source span has punctuation there;
    ``trim_foreign`` drops an edge token with more links to words outside the span than inside,
-   unless one of its links into the span is a strong link;
-   ``trim_case`` drops a lower-case edge token when the source span's edge word is capitalised and
-   the target span keeps a capitalised word (articles and prepositions before names,
-   ``del Parlamento Europeo``); ``extend_case`` adds an adjacent *unaligned* capitalised target token
-   when the source span is all capitalised (name parts the aligner missed).
-4. **Fallback**: a span with no aligned target token is found by its exact surface string in the
-   target (names, numbers, acronyms are often copied) when ``string_fallback``; otherwise it is
-   unprojected with reason ``unaligned``.
-5. **Collisions**: spans are placed in order of confidence; a later span overlapping an earlier
-   one is trimmed at the shared edge (``collisions="trim"``) or unprojected (reason ``collision``).
-6. **Confidence** per span: the product of source coverage, target coverage and link purity,
-   scaled by the share of its links found in both directions.
+   unless one of its links into the span is strong;
+   ``trim_case`` drops a lower-case edge token linked only one way into a span that names
+   something (a capitalised source edge word) and keeps a capitalised word (articles and
+   prepositions before names: ``del Parlamento Europeo``); the sentence's first word counts as
+   lower-case when it is also linked outside the span (its capital is positional);
+   ``short_word`` (3) drops such a lower-case edge token when every span word it is linked to has
+   at most that many characters (function words and clitics, ``el`` <- ``'s``);
+   ``extend_case`` adds an adjacent capitalised target token that no source word claims firmly,
+   when the source span is all capitalised (name parts the aligner missed);
+   ``extend_name`` extends a capitalised span end over at most ``max_gap`` free lower-case or
+   punctuation tokens to a free capitalised token (``Código de Ayudas a la Siderurgia``).
+5. **Fallback**: a span with no aligned target token is found by its exact surface string in the
+   target when ``string_fallback``; otherwise it is unprojected with reason ``unaligned``.
+6. **Collisions**: spans are placed in order of confidence; a later span overlapping an earlier
+   one is trimmed at the shared edge and repaired again (``collisions="trim"``) or unprojected
+   (reason ``collision``).
+7. **Confidence** per span: source coverage x target coverage x link purity, scaled by the share
+   of its links found in both directions. ``min_score`` unprojects spans below a threshold.
+
+``ensemble=True`` lets the two directions, their union and intersection vote on each span's
+range (measured: no gain over the rules above on Europarl, so off by default).
 
 Sentence policy: ``keep-partial`` keeps a sentence with some spans unprojected (each recorded in
 :attr:`Projection.unprojected` with a reason); ``reject`` rejects it (reason ``unprojected_span``).
+
+Measured on Europarl NER (799 sentences, gold tokens; ``scripts/eval_europarl.py``): these
+defaults add about 2.5 F1 points over min..max closure on en->es and on es->en.
 """
 
 from __future__ import annotations
@@ -100,6 +116,7 @@ class AlignmentProjectionOptions:
     ensemble: bool = False
     weak_split: Literal["best", "closure"] = "best"
     extend_name: bool = True
+    short_word: int = 3
 
     def __post_init__(self) -> None:
         if self.split not in ("best", "closure", "reject"):
@@ -239,6 +256,9 @@ def _repair(sent: _Sentence, span: Span, a: int, b: int, opt: AlignmentProjectio
         lower = _is_lower(word) or (j == sent.first_word and n_in < len(sent.t2s[j]))
         if opt.trim_case and weak and src_named and lower and keeps_capital(lo, hi):
             return "case"
+        short = all(len(sent.src_words[i]) <= opt.short_word for i in sent.t2s[j] if i in inside)
+        if opt.short_word and short and src_named and lower and keeps_capital(lo, hi):
+            return "short"
         return None
 
     changed = True
