@@ -3,7 +3,8 @@
 Recipe for ``push_dataset(OUT/NAME/VERSION, "org/name")``:
 
 1. read the version and configs from ``provenance.json``; find a token (argument, ``HF_TOKEN``,
-   or the token stored by ``hf auth login``);
+   or the token stored by ``hf auth login``); check the shards' Features and the card's
+   ``configs:`` locally;
 2. refuse early, before any upload, when tag ``vX.Y.Z`` already exists (unless ``force``);
 3. create the repo (and the branch for ``revision``) when missing;
 4. for every config and split: load the local Parquet shards with their ``datasets.Features``
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,9 +128,13 @@ def push_dataset(
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import RepositoryNotFoundError
 
+    endpoint = constants.ENDPOINT
+    wanted = os.environ.get("HF_ENDPOINT", "").rstrip("/")
+    if wanted and wanted != endpoint.rstrip("/"):  # set after import: the push would go to the wrong Hub
+        raise HubError(f"HF_ENDPOINT is {wanted} but huggingface_hub was imported with {endpoint}; set HF_ENDPOINT "
+                       f"before Python starts (or before importing datasets/huggingface_hub)")
     if constants.HF_HUB_OFFLINE:
         raise HubError("HF_HUB_OFFLINE is set, so nothing can be pushed; unset it (or set HF_HUB_OFFLINE=0) and retry")
-    endpoint = constants.ENDPOINT
     api = HfApi(endpoint=endpoint, token=token, library_name="dsbuild")
 
     # 1. Tag check first: a refused push must not upload anything.

@@ -287,6 +287,15 @@ def test_offline_mode_is_refused_with_a_hint(offline: None, hub_dataset: Path) -
         push_dataset(hub_dataset, "test-user/offline", token="x")
 
 
+def test_hf_endpoint_set_after_import_is_refused(hub_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert constants.ENDPOINT != "http://127.0.0.1:9"  # imported long before, with another endpoint
+    with pytest.raises(HubError, match="HF_ENDPOINT is http://127.0.0.1:9 but huggingface_hub was imported with"):
+        push_dataset(hub_dataset, "test-user/x", token="x")
+
+
 def test_not_a_built_dataset(tmp_path: Path) -> None:
     with pytest.raises(HubError, match="not a built dataset"):
         push_dataset(tmp_path, "test-user/x", token="x")
