@@ -156,6 +156,25 @@ def test_force_moves_the_tag_and_the_pushed_commit_mirrors_the_new_build(
     assert repo.tags == {tag: restored["commit_sha"]}
 
 
+def test_multi_shard_build_keeps_its_shard_layout(hub_client: HubClient, hub_dataset: Path, tmp_path: Path) -> None:
+    from dsbuild.executor import build
+    from dsbuild.registry import builders
+
+    cls = builders.get("europarl-ner")
+    sharded = build(cls(cls.Options(project=False)), tmp_path / "sharded", shard_rows=300).path
+    assert len(list((sharded / "es").glob("test-*-of-00003.parquet"))) == 3
+    repo_id = "test-user/europarl-shards"
+    three, loaded, one = hub_client.run([
+        push(sharded, repo_id),
+        load(repo_id, "es", version_tag(sharded)),
+        push(hub_dataset, repo_id, force=True),  # same version, one shard per split: the three go
+    ])
+    repo = hub_client.hub.state.repo(repo_id)
+    assert set(repo.commits[three["commit_sha"]].files) == local_files(sharded) | {".gitattributes"}
+    assert loaded["rows"] == local_rows(sharded, "es") == local_rows(hub_dataset, "es")
+    assert set(repo.commits[one["commit_sha"]].files) == local_files(hub_dataset) | {".gitattributes"}
+
+
 def test_create_pr_puts_every_config_in_one_pull_request_and_makes_no_tag(
         hub_client: HubClient, hub_dataset: Path) -> None:
     repo_id = "test-user/europarl-pr"
