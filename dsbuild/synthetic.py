@@ -322,8 +322,8 @@ def training_corpus(n: int, *, seed: int = 0, marked_fraction: float = 0.5) -> l
 
 # ----------------------------------------------------------------------------- tiny Marian model
 DEFAULT_HPARAMS: dict[str, Any] = {
-    "n_train": 12000, "marked_fraction": 0.5, "vocab_size": 500, "d_model": 96, "layers": 2, "heads": 4,
-    "ffn": 256, "max_len": 128, "batch_size": 64, "steps": 1800, "lr": 3e-3, "warmup": 150, "dropout": 0.0,
+    "n_train": 12000, "marked_fraction": 0.5, "vocab_size": 500, "d_model": 64, "layers": 2, "heads": 4,
+    "ffn": 128, "max_len": 128, "batch_size": 64, "steps": 1200, "lr": 3e-3, "warmup": 150, "dropout": 0.0,
 }
 
 
