@@ -368,9 +368,9 @@ def spans_to_tags(
     return tags
 
 
-def convert_tags(tags: Sequence[str], source: Scheme, target: Scheme) -> list[str]:
-    """Convert a tag sequence between schemes."""
-    return spans_to_tags(tags_to_spans(tags, source), len(tags), target)
+def convert_tags(tags: Sequence[str], source: Scheme, target: Scheme, *, example_id: str | None = None) -> list[str]:
+    """Convert a tag sequence between schemes (exact: the spans are decoded, then re-encoded)."""
+    return spans_to_tags(tags_to_spans(tags, source, example_id=example_id), len(tags), target, example_id=example_id)
 
 
 def tag_names(labels: Iterable[str], scheme: Scheme = "IOB2") -> list[str]:

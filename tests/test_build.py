@@ -49,6 +49,11 @@ def test_two_builds_are_byte_identical(tmp_path, europarl_dir, toy_builders):
     again = build(toy_builders["toy-ner"](), tmp_path / "one").path
     other = build(toy_builders["toy-ner"](), tmp_path / "two").path
     assert files_of(again) == files_of(other)
+    provs = [json.loads((p / "provenance.json").read_text()) for p in (again, other)]
+    for prov in provs:
+        assert set(prov["timings"]) == {"started", "seconds", "total_seconds"}
+        del prov["timings"]
+    assert provs[0] == provs[1]  # provenance differs only in its timings
     assert sorted(files_of(again)) == ["README.md", "a/test-00000-of-00001.parquet", "a/train-00000-of-00001.parquet",
                                        "b/train-00000-of-00001.parquet", "rejects.parquet"]
     second = build(europarl_gold_builder(), tmp_path / "europarl").path
