@@ -134,11 +134,16 @@ def test_command_modules_are_pluggable(monkeypatch, tmp_path):
         "import typer\n\ndef register(app: typer.Typer) -> None:\n"
         "    @app.command('hello')\n    def hello(name: str = typer.Option('x', help='who')) -> None:\n"
         "        '''Say hello.'''\n        typer.echo(f'hello {name}')\n")
+    (pkg / "broken.py").write_text("import not_a_real_dependency_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("dsbuild.cli.COMMAND_MODULES", [*COMMAND_MODULES, "extra_cmds.hello", "not_installed_cmd"])
+    monkeypatch.setattr("dsbuild.cli._UNAVAILABLE", [])
+    monkeypatch.setattr("dsbuild.cli.COMMAND_MODULES",
+                        [*COMMAND_MODULES, "extra_cmds.hello", "extra_cmds.broken", "not_installed_cmd"])
     extended = make_app()
     result = runner.invoke(extended, ["hello", "--name", "mt"])
     assert result.exit_code == 0 and result.stdout == "hello mt\n"
+    assert "extra_cmds.broken is not available (No module named 'not_a_real_dependency_xyz')" in result.stderr
+    assert "not_installed_cmd" not in result.stderr  # an absent optional module is not an error
     assert runner.invoke(extended, ["list"]).exit_code == 0
 
 
