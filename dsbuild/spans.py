@@ -271,7 +271,7 @@ def split_tag(tag: str, scheme: str = "IOB2", *, index: int = 0, example_id: str
         return "O", None
     allowed = "BIES" if scheme == "BIOES" else "BI"
     prefix, sep, label = tag.partition("-")
-    if not sep or prefix not in allowed or not label:
+    if not sep or prefix not in allowed or not label or any(c.isspace() for c in tag):
         raise TagError(
             f"tag {tag!r} at token {index} is not valid {scheme}",
             token_index=index,

@@ -89,6 +89,7 @@ def test_known_sequences():
     (["B-"], "IOB1", 0),                          # no type
     (["PER"], "IOB2", 0),                         # no prefix
     (["O", "o"], "IOB2", 1),                      # lowercase outside tag
+    (["B-PER "], "IOB2", 0),                      # whitespace inside a tag
 ])
 def test_invalid_tag_sequences_name_the_token(tags, scheme, index):
     with pytest.raises(TagError) as err:
