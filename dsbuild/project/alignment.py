@@ -21,7 +21,8 @@ word list of one language, so the same defaults serve every language pair:
    ``trim_punct`` drops punctuation at an edge unless the source span has punctuation there;
    ``trim_foreign`` drops an edge token with more links to words outside the span than inside,
    unless one of its links into the span is strong;
-   ``trim_case`` drops a lower-case edge token linked only one way into a span that names
+   ``trim_case`` drops a short (``short_word``) or partly-outside-linked lower-case edge token
+   linked only one way into a span that names
    something (a capitalised source edge word) and keeps a capitalised word (articles and
    prepositions before names: ``del Parlamento Europeo``); the sentence's first word counts as
    lower-case when it is also linked outside the span (its capital is positional);
@@ -254,7 +255,8 @@ def _repair(sent: _Sentence, span: Span, a: int, b: int, opt: AlignmentProjectio
             return "weak"
         # a sentence-initial capital says nothing about the word; it must then also be linked outside
         lower = _is_lower(word) or (j == sent.first_word and n_in < len(sent.t2s[j]))
-        if opt.trim_case and weak and src_named and lower and keeps_capital(lo, hi):
+        function_like = len(word) <= opt.short_word or n_in < len(sent.t2s[j])
+        if opt.trim_case and weak and function_like and src_named and lower and keeps_capital(lo, hi):
             return "case"
         short = all(len(sent.src_words[i]) <= opt.short_word for i in sent.t2s[j] if i in inside)
         if opt.short_word and short and src_named and lower and keeps_capital(lo, hi):
