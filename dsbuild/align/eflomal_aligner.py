@@ -42,7 +42,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -338,7 +340,8 @@ class EflomalAligner:
             # One thread per direction: samplers then take their random streams in a fixed order.
             env["OMP_NUM_THREADS"] = f"{self.threads},1"
             try:
-                proc = subprocess.run(args, cwd=tmpdir, env=env, capture_output=True, text=True)
+                proc = subprocess.run(args, cwd=tmpdir, env=env, capture_output=True, text=True,
+                                      preexec_fn=_die_with_parent)
             except OSError as err:  # e.g. the cache folder is on a noexec file system
                 raise ConfigError(f"cannot run the eflomal binary {binary}: {err}. Set cache_dir to a folder "
                                   "where programs may be executed, or seed=None to run eflomal as installed") from None
@@ -451,6 +454,18 @@ def _parse_links(line: str) -> list[Link]:
 
 def _pharaoh(links: Iterable[Link]) -> str:
     return " ".join(f"{i}-{j}" for i, j in links)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM when the Python process dies, so a
+    killed build does not leave eflomal running (best effort, a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _seed_bytes(seed: int) -> bytes:
