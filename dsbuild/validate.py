@@ -44,6 +44,11 @@ def validate_dataset(dataset_dir: str | Path) -> list[str]:
     elif d.name != version:
         problems.append(f"directory name {d.name!r} does not match the builder version {version!r} (expected OUT/NAME/VERSION)")
 
+    if (d / "quality.json").is_file():
+        try:
+            json.loads((d / "quality.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            problems.append(f"quality.json is not valid JSON ({err.msg} at line {err.lineno})")
     problems += _check_configs(d, prov)
     problems += _check_accounting(d, prov)
     problems += _check_card(d, prov)

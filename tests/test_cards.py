@@ -173,6 +173,7 @@ def _damage_rejects(d: Path) -> None:
     (_damage_extra_shard, "not listed in provenance.json"),
     (_damage_rejects, "rejects.parquet holds 1 rejects but provenance counts 0"),
     (lambda d: (d / "README.md").write_text("# no front matter\n"), "no YAML front matter"),
+    (lambda d: (d / "quality.json").write_text("{oops"), "quality.json is not valid JSON"),
 ])
 def test_validate_reports_damage(europarl_copy, damage, message):
     damage(europarl_copy)

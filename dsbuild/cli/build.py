@@ -20,7 +20,7 @@ def build(
     name: Annotated[str, typer.Argument(help="Builder name, as shown by `dsbuild list`.")],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", metavar="KEY=VALUE",
-        help="Set one builder option (repeatable); values are YAML scalars (3, true, [a, b], de). "
+        help="Set one builder option (repeatable); values are YAML (3, true, de; a list as a,b). "
              "Overrides --config. See `dsbuild info NAME` for the options.")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="YAML (.yaml/.yml) or TOML (.toml) file mapping option names to values.")] = None,
