@@ -367,13 +367,15 @@ def _train_spm(texts: list[str], prefix: Path, vocab_size: int, seed: int) -> No
     corpus.unlink()
 
 
-def train_tiny_marian(out_dir: str | Path, *, seed: int = 0, threads: int | None = None, **hparams: Any) -> dict[str, Any]:
+def train_tiny_marian(out_dir: str | Path, *, seed: int = 0, threads: int | None = 1, **hparams: Any) -> dict[str, Any]:
     """Train a tiny sentencepiece tokenizer + MarianMTModel on the synthetic pair into ``out_dir``.
 
     The folder then loads with ``MarianMTModel.from_pretrained`` and ``MarianTokenizer.from_pretrained``
     (``source.spm``, ``target.spm``: one shared sentencepiece model, ``vocab.json``, ``config.json``
     with ``dsbuild_languages``). Returns the training report (time, steps, final loss), also written
-    to ``out_dir/training.json``. Writes go to a temporary folder renamed at the end.
+    to ``out_dir/training.json``. Writes go to a temporary folder renamed at the end. ``threads``
+    torch CPU threads (default 1: a model this small gains nothing from more, and on a busy
+    machine several threads spin against each other and run many times slower).
     """
     import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
