@@ -95,7 +95,10 @@ class Example:
             triples += tags_to_spans(tags, scheme, example_id=id)
         ex = cls(id=id, text=text, tokens=tokens, meta=dict(meta or {}))
         ex.spans = [ex.span_from_tokens(s, e, label) for s, e, label in triples]
-        ex.validate(allow_overlap=allow_overlap)
+        for span in ex.spans:  # tokens and offsets are right by construction; labels and overlaps may not be
+            _check_label(span, ex.id)
+        if not allow_overlap:
+            ex._check_overlaps()
         return ex
 
     @classmethod
@@ -180,9 +183,7 @@ class Example:
                     hint="token offsets must point at the token's characters in the text",
                 )
         for span in self.spans:
-            if not isinstance(span.label, str) or not span.label.strip():
-                raise InputError(f"span at tokens [{span.token_start}, {span.token_end}) has no label ({span.label!r})",
-                                 example_id=self.id, hint="every span needs a non-empty string label")
+            _check_label(span, self.id)
             expected = self.span_from_tokens(span.token_start, span.token_end, span.label)
             if (span.start, span.end) != (expected.start, expected.end):
                 raise InputError(
@@ -192,6 +193,10 @@ class Example:
                     hint="build spans with Example.span_from_tokens or span_from_chars",
                 )
         if not allow_overlap:
+            self._check_overlaps()
+
+    def _check_overlaps(self) -> None:
+        if len(self.spans) > 1:
             ordered = sorted(self.spans, key=lambda s: (s.token_start, s.token_end))
             for a, b in zip(ordered, ordered[1:]):
                 if a.overlaps(b):
@@ -236,6 +241,12 @@ def span_to_dict(span: Span, text: str) -> dict[str, Any]:
         "token_end": span.token_end,
         "text": text[span.start : span.end],
     }
+
+
+def _check_label(span: Span, example_id: str) -> None:
+    if not isinstance(span.label, str) or not span.label.strip():
+        raise InputError(f"span at tokens [{span.token_start}, {span.token_end}) has no label ({span.label!r})",
+                         example_id=example_id, hint="every span needs a non-empty string label")
 
 
 def tokens_from_words(words: Sequence[str], *, example_id: str | None = None) -> list[Token]:
