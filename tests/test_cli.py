@@ -221,3 +221,18 @@ def test_list_shows_question_mark_when_configs_need_options(toy_builders):
 def test_root_verbose_flag_applies_to_the_command(toy_builders):
     result = runner.invoke(app, ["-v", "build", "toy-ner", "--set", "n=x"])
     assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+def test_build_europarl_from_the_command_line_writes_the_layout(tmp_path):
+    import datasets
+
+    from dsbuild.registry import builders
+
+    result = run("build", "europarl-ner", "--set", "project=false", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "out" / "europarl-ner" / builders.get("europarl-ner").version
+    for name in ("README.md", "provenance.json", "rejects.parquet", "en/test-00000-of-00001.parquet",
+                 "es/test-00000-of-00001.parquet"):
+        assert (path / name).is_file(), name
+    assert datasets.load_dataset(str(path), "es", split="test").num_rows == 799
+    assert run("validate", path).exit_code == 0

@@ -130,3 +130,25 @@ def test_jsonl_tag_id_out_of_range(tmp_path):
     path = write(tmp_path, "ids.jsonl", json.dumps({"tokens": ["a", "b"], "tags": [0, -1]}) + "\n")
     with pytest.raises(InputError, match="tag id -1 is out of range"):
         read_jsonl(path, label_names=["O", "B-X", "I-X"])
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.text(alphabet="abcXYZé.-'", min_size=1, max_size=5),
+                                   st.sampled_from(["O", "B-PER", "I-PER", "B-LOC"])), min_size=1, max_size=8),
+                min_size=1, max_size=5),
+       st.sampled_from(["IOB1", "IOB2", "BIOES"]))
+def test_write_then_read_conll_keeps_every_example(tmp_path_factory, sentences, scheme):
+    exs = []
+    for i, sent in enumerate(sentences):
+        tags = [t for _, t in sent]
+        tags = [("B" + t[1:]) if t.startswith("I-") and (j == 0 or tags[j - 1][2:] != t[2:]) else t  # valid IOB2
+                for j, t in enumerate(tags)]
+        exs.append(Example.from_words(f"x-{i}", [w for w, _ in sent], tags=tags))
+    path = tmp_path_factory.mktemp("rt") / "x.conll"
+    write_conll(exs, path, scheme=scheme)
+    back = read_conll(path, scheme=scheme, id_prefix="x")
+    assert [(b.id, b.words, b.spans) for b in back] == [(e.id, e.words, e.spans) for e in exs]
