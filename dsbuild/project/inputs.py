@@ -11,6 +11,7 @@ tokens whose form changed.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from dsbuild.spans import Example, Token, tokens_from_words
 from dsbuild.tokenize.base import get_tokenizer
 
 _ALLOWED_CONTROL = {"\t", "\n", "\r"}
+_SPACE = re.compile(r"\s")
 
 
 @dataclass
@@ -39,6 +41,8 @@ class PreparedPair:
 
 def control_characters(text: str) -> list[str]:
     """Control and format characters in ``text`` (tab, newline, CR excepted), as ``U+XXXX``."""
+    if text.isprintable():  # fast path: no control, format, separator-other-than-space characters
+        return []
     return sorted({f"U+{ord(ch):04X}" for ch in text
                    if ch not in _ALLOWED_CONTROL and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
 
@@ -58,7 +62,7 @@ def target_example(source: Example, target: str | Sequence[str] | Example, token
         return Example(id=source.id, text=target, tokens=tokenizer.tokenize(target))
     words = [str(w) for w in target]
     for i, w in enumerate(words):
-        if not w or any(ch.isspace() for ch in w):
+        if not w or _SPACE.search(w):
             return f"target token {i} {w!r} is empty or contains whitespace"
     return Example(id=source.id, text=" ".join(words), tokens=tokens_from_words(words, example_id=source.id))
 
@@ -106,13 +110,13 @@ def _check(src: Example, target: Example, max_tokens: int) -> PreparedPair:
             pair.reject = rejected(src, target, R.TOO_LONG,
                                    f"the {side} has {len(ex.tokens)} tokens; the aligner accepts at most {max_tokens}")
             return pair
-        bad = control_characters("".join(ex.words))
+        bad = control_characters("".join(ex.words))  # tokens joined: no separator to excuse
         if bad:
             pair.reject = rejected(src, target, R.CONTROL_CHARACTERS,
                                    f"the {side} contains control characters {', '.join(bad)}; remove them and re-run")
             return pair
         for i, w in enumerate(ex.words):
-            if any(ch.isspace() for ch in w):
+            if _SPACE.search(w):
                 pair.reject = rejected(src, target, R.TOKEN_WHITESPACE, f"{side} token {i} {w!r} contains whitespace")
                 return pair
     pair.src_words = [unicodedata.normalize("NFC", w) for w in src.words]
