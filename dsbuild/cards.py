@@ -38,7 +38,6 @@ from dsbuild.errors import DsbuildError
 
 BASE_TEMPLATE = "base.md.j2"
 _FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.S)
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 # --------------------------------------------------------------------------- allowed values
