@@ -49,9 +49,12 @@ def validate_dataset(dataset_dir: str | Path) -> list[str]:
             json.loads((d / "quality.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             problems.append(f"quality.json is not valid JSON ({err.msg} at line {err.lineno})")
-    problems += _check_configs(d, prov)
-    problems += _check_accounting(d, prov)
-    problems += _check_card(d, prov)
+    for check in (_check_configs, _check_accounting, _check_card):
+        try:
+            problems += check(d, prov)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:  # a hand-edited or foreign provenance.json
+            problems.append(f"provenance.json is malformed ({check.__name__[7:]} check stopped at "
+                            f"{type(err).__name__}: {err}); rebuild the dataset")
     return problems
 
 

@@ -174,6 +174,8 @@ def _damage_rejects(d: Path) -> None:
     (_damage_rejects, "rejects.parquet holds 1 rejects but provenance counts 0"),
     (lambda d: (d / "README.md").write_text("# no front matter\n"), "no YAML front matter"),
     (lambda d: (d / "quality.json").write_text("{oops"), "quality.json is not valid JSON"),
+    (lambda d: (d / "provenance.json").write_text('{"builder": {"version": "2.0.0"}, "configs": [{"splits": []}]}'),
+     "provenance.json is malformed"),
 ])
 def test_validate_reports_damage(europarl_copy, damage, message):
     damage(europarl_copy)
