@@ -134,3 +134,20 @@ def test_markers_removed_give_template(setup):
             text = scorer.decode(labels)
             # same characters (a marker before punctuation may change a space, never a character)
             assert "".join(text.replace("[", "").replace("]", "").split()) == "".join(template.split())
+
+
+def test_piece_char_spans_fast_path_matches_prefix_decoding(setup):
+    scorer = setup[0]
+    for _, template, _ in CASES:
+        content = scorer.target_ids(template)[1]
+        fast = piece_char_spans(scorer, content, template)
+        decoded = scorer.decode(content)
+        ends = [len(scorer.decode(content[: i + 1])) for i in range(len(content))]
+        for (a, b), e in zip(fast, ends):
+            assert b == max(e, a) and not decoded[a:b].startswith(" ")
+        # a template whose spelling differs (double space) still maps onto its own characters
+        spaced = template.replace(" ", "  ", 1)
+        mapped = piece_char_spans(scorer, scorer.target_ids(spaced)[1], spaced)
+        for span in mapped:
+            if span is not None and span[0] < span[1]:
+                assert spaced[span[0] : span[1]].strip() == spaced[span[0] : span[1]]

@@ -49,6 +49,10 @@ class Problem:
     n_pairs: int
     open_slots: frozenset[int]
     close_slots: frozenset[int]
+    #: log-probs of the template tokens (and EOS) given the CLEAN source, when known: the search
+    #: orders nodes by ``bound + clean scores of the rest`` (the template scores about that well
+    #: once its markers are in place), which finds the best placement first. Ordering only.
+    clean_logp: list[float] | None = None
 
     @property
     def n(self) -> int:
@@ -90,8 +94,12 @@ class _State:
     expansions: int = 0
     gave_up: bool = False
 
-    def threshold(self, n: int) -> float:
-        return self.nbest[n - 1].score if len(self.nbest) >= n else float("-inf")
+    def threshold(self, n: int, margin: float = float("inf")) -> float:
+        """Scores at or below this cannot enter the n-best: below the n-th best, or more than
+        ``margin`` below the best."""
+        nth = self.nbest[n - 1].score if len(self.nbest) >= n else float("-inf")
+        within = self.nbest[0].score - margin if self.nbest else float("-inf")
+        return max(nth, within)
 
 
 def marked_labels(problem: Problem, slots: Sequence[int], open_ids: Sequence[int], close_ids: Sequence[int]) -> list[int]:
@@ -172,6 +180,8 @@ class MarkerSearch:
         scorer: the model wrapper (with the marked sources already encoded).
         open_ids / close_ids: marker piece ids (looked up from the tokenizer by the caller).
         nbest: hypotheses kept per problem.
+        margin: only hypotheses within ``margin`` nats of the best are kept (and searched for):
+            the best and every kept hypothesis are still exact, far-worse ones are not sought.
         max_expansions: node budget per problem; when exceeded the search gives up
             (``exact=False``; the incumbents found so far are returned).
         expand_per_round: nodes expanded per problem in one batched forward.
@@ -187,6 +197,7 @@ class MarkerSearch:
         close_ids: Sequence[int],
         *,
         nbest: int = 5,
+        margin: float = float("inf"),
         max_expansions: int = 200,
         expand_per_round: int = 4,
         heuristic: bool = False,
@@ -196,6 +207,7 @@ class MarkerSearch:
         self.open_ids = list(open_ids)
         self.close_ids = list(close_ids)
         self.nbest = nbest
+        self.margin = margin
         self.max_expansions = max_expansions
         self.expand_per_round = expand_per_round
         self.heuristic = heuristic
@@ -227,9 +239,12 @@ class MarkerSearch:
             for st in states:
                 if st.gave_up:
                     continue
-                thr = st.threshold(self.nbest)
+                thr = st.threshold(self.nbest, self.margin)
                 taken = 0
-                while st.heap and taken < self.expand_per_round:
+                # one node per round until a first complete placement exists (a greedy dive for an
+                # incumbent), then several: siblings expanded before any incumbent are mostly wasted
+                per_round = self.expand_per_round if st.nbest else 1
+                while st.heap and taken < per_round:
                     node = st.heap[0][2]
                     if node.bound <= thr or (self.heuristic and node.estimate <= thr):
                         heapq.heappop(st.heap)
@@ -276,7 +291,7 @@ class MarkerSearch:
         lp = res.target_logp  # lp[q] predicts ext[L + q]
         n_lab = len(node.labels)
         exact = node.bound + sum(lp[n_lab - node.pending - L : n_lab - L]) if node.pending else node.bound
-        thr = st.threshold(self.nbest)
+        thr = st.threshold(self.nbest, self.margin)
         if exact <= thr:
             return
         base = n_lab - L  # index in lp of template token y_cursor
@@ -292,6 +307,14 @@ class MarkerSearch:
         which = 0 if placing_open else 1
         pairs_left = p.n_pairs - len(node.slots) // 2
         rest_total = sum(content_lp) + sum(suffix_lp)
+        clean_rest: list[float] = []
+        if p.clean_logp is not None:  # clean_rest[j] = sum of clean log-probs of y_j.. and EOS
+            acc = 0.0
+            clean_rest = [0.0] * (p.n + 1)
+            for j in range(len(p.clean_logp) - 1, -1, -1):
+                acc += p.clean_logp[j]
+                if j <= p.n:
+                    clean_rest[j] = acc
         running = 0.0
         for j in range(node.cursor, p.n + 1):
             if placing_open:
@@ -302,9 +325,11 @@ class MarkerSearch:
                 mlp = res.extra_logp[base + j - node.cursor][which]
                 bound = exact + running + mlp
                 if bound > thr:
-                    # estimate: the parent's scores of the rest, and the same marker cost for every marker still to place
-                    markers_after = 2 * p.n_pairs - len(node.slots) - 1
-                    estimate = bound + (rest_total - running) + markers_after * mlp
+                    if p.clean_logp is not None:
+                        estimate = bound + clean_rest[j]
+                    else:  # the parent's scores of the rest, and this marker's cost for each marker to come
+                        markers_after = 2 * p.n_pairs - len(node.slots) - 1
+                        estimate = bound + (rest_total - running) + markers_after * mlp
                     if not (self.heuristic and estimate <= thr):
                         child_labels = node.labels + p.content[node.cursor : j] + marker
                         cache_len = n_lab + (j - node.cursor) + 1  # decoder inputs [start] + labels up to marker[0]
@@ -320,6 +345,8 @@ class MarkerSearch:
         st.nbest.append(hyp)
         st.nbest.sort(key=lambda h: (-h.score, h.slots))
         del st.nbest[self.nbest :]
+        best = st.nbest[0].score
+        st.nbest = [h for h in st.nbest if h.score >= best - self.margin]
 
     def _bound_memory(self, states: Sequence[_State]) -> int:
         """Drop caches of the lowest-priority pending nodes when the kept keys/values exceed the budget."""

@@ -131,6 +131,7 @@ class Seq2SeqScorer:
         self.use_cache = bool(use_cache and self._positions is not None)
         if use_cache and self._positions is None:
             log.info("KV-cache reuse off: unknown position embedding %s", type(getattr(self.decoder, "embed_positions", None)))
+        self._target_memo: dict[tuple[str | None, str], tuple[list[int], list[int], list[int]]] = {}
         self.forward_calls = 0
         self.forward_rows = 0
         self._cross: dict[int, list[tuple[Any, Any]]] = {}
@@ -146,6 +147,10 @@ class Seq2SeqScorer:
 
     def target_ids(self, text: str) -> tuple[list[int], list[int], list[int]]:
         """Split the tokenised target into (forced special prefix, content, special suffix)."""
+        key = (self.tgt_code, text)
+        hit = self._target_memo.get(key)
+        if hit is not None:
+            return list(hit[0]), list(hit[1]), list(hit[2])
         self._set_langs()
         ids = list(self.tokenizer(text_target=text)["input_ids"])
         special = set(self.tokenizer.all_special_ids)
@@ -155,6 +160,9 @@ class Seq2SeqScorer:
         j = len(ids)
         while j > i and ids[j - 1] in special:
             j -= 1
+        if len(self._target_memo) > 100_000:
+            self._target_memo.clear()
+        self._target_memo[key] = (ids[:i], ids[i:j], ids[j:])
         return ids[:i], ids[i:j], ids[j:]
 
     def source_ids(self, text: str) -> list[int]:

@@ -59,6 +59,7 @@ class _Sentence:
     clean_enc: int = -1
     nbest: list[Any] = field(default_factory=list)  # Hypothesis (joint)
     per_span: dict[int, list[Any]] = field(default_factory=dict)  # span index -> Hypothesis list
+    pair: dict[tuple[int, tuple[int, int]], float] = field(default_factory=dict)  # (span, target chars) -> score
 
 
 @projectors.register("constrained")
@@ -74,6 +75,8 @@ class ConstrainedProjector:
         markers: opening and closing marker strings; their token ids are looked up in the
             tokenizer. A tokenizer that cannot express them raises :class:`ConfigError`.
         nbest: complete placements kept per search (for re-ranking).
+        nbest_margin: only placements within this many nats of the best are kept for re-ranking
+            (the best and the kept ones are exact; far-worse ones cost search time and cannot win).
         max_expansions: search budget (nodes) per sentence before the per-span fallback.
         heuristic: also prune by an estimate of the completion (faster, not exact).
         prune: candidate-position pruning of opening-marker slots (CODEC's loss-change filter).
@@ -103,6 +106,7 @@ class ConstrainedProjector:
         reverse_translator: Any = None,
         markers: tuple[str, str] = ("[", "]"),
         nbest: int = 5,
+        nbest_margin: float = 8.0,
         max_expansions: int = 150,
         fallback_max_expansions: int = 100,
         expand_per_round: int = 4,
@@ -140,6 +144,7 @@ class ConstrainedProjector:
         self.reverse_translator = reverse_translator
         self.markers = tuple(markers)
         self.nbest = nbest
+        self.nbest_margin = nbest_margin
         self.max_expansions = max_expansions
         self.fallback_max_expansions = fallback_max_expansions
         self.expand_per_round = expand_per_round
@@ -280,7 +285,7 @@ class ConstrainedProjector:
             if self.prune:
                 roots = self._prune(work, problems)
             search = MarkerSearch(
-                scorer, self.open_ids, self.close_ids, nbest=self.nbest, max_expansions=self.max_expansions,
+                scorer, self.open_ids, self.close_ids, nbest=self.nbest, margin=self.nbest_margin, max_expansions=self.max_expansions,
                 expand_per_round=self.expand_per_round, heuristic=self.heuristic, max_cache_bytes=self.max_cache_bytes,
             )
             results = search.run(problems, roots=roots)
@@ -298,6 +303,8 @@ class ConstrainedProjector:
             if fallback:
                 self._per_span(fallback)
             scorer.release([s.enc for s in work] + [s.clean_enc for s in work if s.clean_enc >= 0])
+            if self.rerank:
+                self._pair_scores(work)
             for s in work:
                 out[s.index] = self._finish(s, strip_markers)
         self.stats["forward_calls"] = scorer.forward_calls
@@ -333,6 +340,7 @@ class ConstrainedProjector:
             f = len(s.forced)
             marked_lp = res[k].target_logp[f:]
             clean_lp = res[n + k].target_logp[f:]
+            p.clean_logp = list(clean_lp)  # template (+ EOS) under the clean source: orders the search
             delta = [c - m for m, c in zip(marked_lp, clean_lp)]  # loss(marked) - loss(clean)
             strong = [j for j, d in enumerate(delta) if d >= self.prune_threshold]
             near = {
@@ -355,7 +363,7 @@ class ConstrainedProjector:
         enc = self.scorer.encode(marked)
         problems = [Problem(e, s.forced, s.content, s.suffix, 1, s.open_slots, s.close_slots) for (s, _), e in zip(items, enc)]
         search = MarkerSearch(
-            self.scorer, self.open_ids, self.close_ids, nbest=self.nbest, max_expansions=self.fallback_max_expansions,
+            self.scorer, self.open_ids, self.close_ids, nbest=self.nbest, margin=self.nbest_margin, max_expansions=self.fallback_max_expansions,
             expand_per_round=self.expand_per_round, heuristic=self.heuristic, max_cache_bytes=self.max_cache_bytes,
         )
         for (s, k), res in zip(items, search.run(problems)):
@@ -412,22 +420,36 @@ class ConstrainedProjector:
             C.reject_sentence(proj, unprojected[0].reason, f"{len(unprojected)} of {k} spans unprojected ({unprojected[0].detail})")
         return proj
 
-    def _pair_scores(self, s: _Sentence, cands: set[tuple[int, int]]) -> dict[tuple[int, tuple[int, int]], float]:
-        """Score of (source span i, target char span) pairs: translation log-prob (+ reverse) + similarity."""
-        keys = [(i, c) for i in range(len(s.source.spans)) for c in sorted(cands)]
+    def _candidate_spans(self, s: _Sentence) -> set[tuple[int, int]] | None:
+        """Target character spans to score against the source spans, or None when re-ranking
+        cannot change anything (one placement, and labels that any assignment gets right)."""
+        k = len(s.source.spans)
+        if s.qc.get("search") == "joint":
+            if len(s.nbest) <= 1 and len({sp.label for sp in s.source.spans}) <= 1:
+                return None
+            return {self._char_span(s, h.slots[2 * t], h.slots[2 * t + 1]) for h in s.nbest for t in range(k)}
+        return {self._char_span(s, h.slots[0], h.slots[1]) for hyps in s.per_span.values() for h in hyps}
+
+    def _pair_scores(self, work: Sequence[_Sentence]) -> None:
+        """Score (source span, target span) pairs of every sentence in one batch: mean token
+        log-prob of the target span given the source span (+ the reverse model's, when given)
+        + string similarity. Stored in ``s.pair``."""
+        keys: list[tuple[_Sentence, int, tuple[int, int]]] = []
+        for s in work:
+            cands = self._candidate_spans(s)
+            if cands:
+                keys += [(s, i, c) for i in range(len(s.source.spans)) for c in sorted(cands)]
         if not keys:
-            return {}
-        src_texts = [s.source.span_text(s.source.spans[i]) for i, _ in keys]
-        tgt_texts = [s.target.text[a:b] for _, (a, b) in keys]
+            return
+        src_texts = [s.source.span_text(s.source.spans[i]) for s, i, _ in keys]
+        tgt_texts = [s.target.text[a:b] for s, _, (a, b) in keys]
         fwd = self._span_logprob(src_texts, tgt_texts)
         rev = [0.0] * len(keys)
         if self.reverse_translator is not None:
             scores = self.reverse_translator.score(tgt_texts, src_texts, self._tgt_lang, self._src_lang)
             rev = [sum(x) / max(1, len(x)) for x in scores]
-        return {
-            key: f + r + self.similarity_weight * C.similarity(a, b)
-            for key, f, r, a, b in zip(keys, fwd, rev, src_texts, tgt_texts)
-        }
+        for (s, i, c), f, r, a, b in zip(keys, fwd, rev, src_texts, tgt_texts):
+            s.pair[(i, c)] = f + r + self.similarity_weight * C.similarity(a, b)
 
     def _span_logprob(self, src_texts: list[str], tgt_texts: list[str]) -> list[float]:
         """Mean per-token log p(target span | source span) under the forward model (batched)."""
@@ -452,13 +474,12 @@ class ConstrainedProjector:
     def _choose_joint(self, s: _Sentence) -> dict[int, tuple[int, int, float]]:
         k = len(s.source.spans)
         cands = [(h, [self._char_span(s, h.slots[2 * t], h.slots[2 * t + 1]) for t in range(k)]) for h in s.nbest]
-        if not self.rerank:
+        if not s.pair:
             h, spans = cands[0]
             s.qc["score"] = round(h.score, 4)
             conf = math.exp(h.score / max(1, len(s.content)))
             return {i: (*spans[i], conf) for i in range(k)}  # source order = target order
-        uniq = {c for _, spans in cands for c in spans}
-        pair = self._pair_scores(s, uniq)
+        pair = s.pair
         best: tuple[float, Any, Any, Any] | None = None
         for h, spans in cands:
             perm, total = _best_assignment(k, lambda i, j: pair[(i, spans[j])])
@@ -476,11 +497,10 @@ class ConstrainedProjector:
         k = len(s.source.spans)
         options: list[tuple[float, int, tuple[int, int], float]] = []
         cands = {i: [(h, self._char_span(s, h.slots[0], h.slots[1])) for h in s.per_span.get(i, [])] for i in range(k)}
-        uniq = {c for i in cands for _, c in cands[i]}
-        pair = self._pair_scores(s, uniq) if self.rerank else {}
+        pair = s.pair
         for i in range(k):
             for h, c in cands[i]:
-                value = h.score + (self.pair_weight * pair[(i, c)] if self.rerank else 0.0)
+                value = h.score + (self.pair_weight * pair[(i, c)] if pair else 0.0)
                 options.append((value, i, c, math.exp(h.score / max(1, len(s.content)))))
         options.sort(key=lambda x: -x[0])
         chosen: dict[int, tuple[int, int, float]] = {}
@@ -531,16 +551,31 @@ def piece_char_spans(scorer: Any, content: Sequence[int], text: str) -> list[tup
     import difflib
 
     decoded = scorer.decode(content)
-    ends = [len(scorer.decode(content[: i + 1])) for i in range(len(content))]
     spans: list[tuple[int, int]] = []
-    prev = 0
-    for e in ends:
-        e = max(e, prev)
-        a = prev
-        while a < e and decoded[a].isspace():
-            a += 1
-        spans.append((a, e))
-        prev = e
+    # sentencepiece pieces spell the text ("▁" = space): one pass when they reproduce the decoding
+    pieces = scorer.tokenizer.convert_ids_to_tokens(list(content))
+    spelled = "".join(p.replace("\u2581", " ") for p in pieces)
+    lead = len(spelled) - len(spelled.lstrip(" "))
+    if spelled[lead:] == decoded:
+        pos = -lead
+        for p in pieces:
+            piece = p.replace("\u2581", " ")
+            a, e = pos, pos + len(piece)
+            a = max(a, 0)
+            while a < e and decoded[a].isspace():
+                a += 1
+            spans.append((a, max(a, e)))
+            pos = e
+    else:  # other tokenizers: the end of each piece is the length of the decoded prefix
+        ends = [len(scorer.decode(content[: i + 1])) for i in range(len(content))]
+        prev = 0
+        for e in ends:
+            e = max(e, prev)
+            a = prev
+            while a < e and decoded[a].isspace():
+                a += 1
+            spans.append((a, e))
+            prev = e
     if decoded == text:
         return list(spans)
     # Map decoded offsets onto the given text through matching blocks (normalisation differences).
