@@ -83,7 +83,7 @@ class EuroparlNerOptions:
     parallel_mode: Literal["joint", "priors"] = option(
         "joint", "joint: align the test pairs together with the parallel text (transductive, best); "
                  "priors: learn priors from the parallel text once and reuse them (faster on re-runs)")
-    symmetrization: str = option("grow-diag-final-and", "symmetrisation of the two eflomal directions")
+    symmetrization: str = option("grow-diag-final", "symmetrisation of the two eflomal directions")
     seed: int = option(1, "random seed of the aligner (eflomal samples at random)")
     policy: Literal["keep-partial", "reject"] = option(
         "keep-partial", "keep sentences with some unprojected spans, or reject them")

@@ -16,7 +16,8 @@ word list of one language, so the same defaults serve every language pair:
    abbreviation). ``split="closure"`` takes min..max over all clusters (the classic baseline);
    ``split="reject"`` leaves the span unprojected with reason ``split``.
 3. **Copy anchor** (``copy_anchor``): if the span's own words occur (case-insensitively) inside the
-   aligned range, that occurrence is the span (names, acronyms, numbers are often copied).
+   aligned range or within ``max_gap`` tokens of it, that occurrence is the span (names, acronyms
+   and numbers are often copied).
 4. **Edge repair** (each rule can be switched off):
    ``trim_punct`` drops punctuation at an edge unless the source span has punctuation there;
    ``trim_foreign`` drops an edge token with more links to words outside the span than inside,
@@ -350,7 +351,7 @@ def _candidate(sent: _Sentence, k: int, span: Span, opt: AlignmentProjectionOpti
         a, b = kept[0][0], kept[-1][-1]
     repairs: list[str] = []
     if opt.copy_anchor:
-        hit = _copy_inside(sent, span, a, b)
+        hit = _copy_inside(sent, span, max(0, a - opt.max_gap), min(len(sent.tgt_words) - 1, b + opt.max_gap))
         if hit is not None:
             return _Candidate(k, hit[0], hit[1], _confidence(sent, span, hit[0], hit[1] - 1), "aligned", split, ["copy-anchor"])
     a, b = _repair(sent, span, a, b, opt, repairs)
