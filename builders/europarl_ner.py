@@ -251,7 +251,8 @@ class EuroparlNer(Builder):
             log.warning("europarl-ner %s: no parallel text for this pair; aligning the %d test pairs alone "
                         "(give --set parallel_src=FILE --set parallel_tgt=FILE for better alignments)",
                         self.pair, len(sources))
-        projector = AlignmentProjector(o.aligner, aligner_options=aligner_options, policy=o.policy, **o.rules)
+        projector = AlignmentProjector(o.aligner, aligner_options=aligner_options, policy=o.policy,
+                                       alignment_cache=_cache_root() / "alignments", **o.rules)
         prepared = prepare_pairs(sources, [g.words for g in gold], max_tokens=projector.max_tokens)
         valid = [p for p in prepared if p.reject is None]
         with ctx.timer("align"):

@@ -139,3 +139,37 @@ def test_project_back_is_translate_test():
 
 def test_eflomal_limit_is_the_default_limit():
     assert AlignmentProjector(aligner="eflomal").max_tokens == 1024
+
+
+class DirectionalAligner(MatchAligner):
+    """Gives both directions (like eflomal) and a seeded description, so links can be cached."""
+
+    symmetrization = "grow-diag-final"
+
+    def __init__(self, seed=1):
+        super().__init__()
+        self.seed = seed
+
+    def align_directions(self, src, tgt):
+        links = [list(a.links) for a in self.align(src, tgt)]
+        return links, links
+
+    def describe(self):
+        return {"aligner": "directional-test", "seed": self.seed, "deterministic": self.seed is not None}
+
+
+def test_alignment_cache_reuses_links_for_identical_input(tmp_path):
+    first_aligner = DirectionalAligner()
+    first = AlignmentProjector(first_aligner, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
+    assert len(first_aligner.calls) == 1 and len(list(tmp_path.glob("links-*.json.gz"))) == 1
+    again_aligner = DirectionalAligner()
+    again = AlignmentProjector(again_aligner, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
+    assert again_aligner.calls == []  # served from the cache
+    assert [p.target.spans for p in again] == [p.target.spans for p in first]
+    other_seed = DirectionalAligner(seed=2)
+    AlignmentProjector(other_seed, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
+    assert len(other_seed.calls) == 1  # different settings, different key
+    unseeded = DirectionalAligner(seed=None)
+    AlignmentProjector(unseeded, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
+    AlignmentProjector(unseeded, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
+    assert len(unseeded.calls) == 2  # random links are never reused
