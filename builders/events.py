@@ -12,7 +12,6 @@ types, with given human Basque translations (``builders/data/events/examples.yam
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from dsbuild.events.views import (
     argument_rows, arguments_features, bio_features, entities_bio_row, events_features, events_row, triggers_bio_row,
 )
 from dsbuild.registry import builders, projectors, translators
+from dsbuild.translate.given import GivenTranslator
 
 EXAMPLES = DATA_DIR / "examples.yaml"
 VIEWS = ("events", "entities-bio", "triggers-bio", "arguments")
@@ -119,13 +119,18 @@ class Events(Builder):
         kept = self._subsample(self._validate(records))
         with ctx.timer("translate"):
             translations = self._translate(kept, given, ctx)
+        for rec, text in zip(kept, translations):
+            if text is None:
+                self.rejects.append(Reject(rec.id, "no-translation", f"no given {o.target_lang} translation for this id",
+                                           record_to_raw(rec)))
+        kept, translations = [r for r, t in zip(kept, translations) if t is not None], [t for t in translations if t is not None]
         with ctx.timer("project"):
             projector = projectors.get(o.method)(**o.projector_options)
             self.projected = project_records(kept, translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
         if o.segment_size:  # translate and project sentences, then form segments on both sides
             self.projected = group_projected(self.projected, o.segment_size)
         describe = getattr(projector, "describe", None)
-        ctx.add_model(f"projector:{o.method}", kind="projector", **(describe() if callable(describe) else o.projector_options))
+        _record_model(ctx, f"projector:{o.method}", "projector", describe() if callable(describe) else o.projector_options)
         ctx.facts.update(self._facts())
         ctx.quality["structure"] = {kind: {"input": ctx.facts["structure_in"].get(kind, 0),
                                            "output": ctx.facts["structure_out"].get(kind, 0)}
@@ -172,23 +177,21 @@ class Events(Builder):
                                            record_to_raw(rec)))
         return [r for i, r in enumerate(records) if i in chosen]
 
-    def _translate(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext) -> list[str]:
+    def _translate(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext) -> list[str | None]:
+        """One translation per record; ``None`` where a given translation is missing (a reject)."""
         o = self.options
         texts = [" ".join(r.tokens) for r in records]
         if o.translator == "given":
-            table = dict(given)
             if o.translations_path:
                 ctx.add_input(o.translations_path, role="given translations")
-                with open(o.translations_path, encoding="utf-8") as fh:
-                    table = {str(obj["id"]): obj["translation"] for obj in map(json.loads, filter(str.strip, fh))}
-            missing = [r.id for r in records if r.id not in table]
-            if missing:
-                raise ConfigError(f"events: no given translation for {len(missing)} record(s), e.g. {missing[:3]}; "
-                                  "add them to translations_path or choose a translator")
-            return [table[r.id] for r in records]
+                translator = GivenTranslator(path=o.translations_path, key="id", target_column="translation")
+            else:
+                translator = GivenTranslator(given, key="id")
+            _record_model(ctx, "given", "translator", translator.describe())
+            return translator.lookup(texts, o.source_lang, o.target_lang, ids=[r.id for r in records])
         translator = translators.get(o.translator)(**o.translator_options)
-        ctx.add_model(o.translator, kind="translator", **translator.describe())
-        return translator.translate(texts, o.source_lang, o.target_lang)
+        _record_model(ctx, o.translator, "translator", translator.describe())
+        return list(translator.translate(texts, o.source_lang, o.target_lang))
 
     def _facts(self) -> dict[str, Any]:
         before, after, lost = Counter(), Counter(), Counter()
@@ -244,6 +247,12 @@ class Events(Builder):
         if view == "entities-bio":
             return entities_bio_row(p.target)
         return triggers_bio_row(p.target)
+
+
+def _record_model(ctx: BuildContext, name: str, kind: str, description: dict[str, Any]) -> None:
+    """Record a component in provenance with its revision and parameters."""
+    params = {k: v for k, v in description.items() if k not in ("name", "revision", "kind")}
+    ctx.add_model(name, kind=kind, revision=description.get("revision"), **params)
 
 
 def _plain(markup: str) -> list[str]:
