@@ -18,10 +18,7 @@ Recipe:
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +37,7 @@ from dsbuild.spans import Example, span_to_dict, tag_names
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data" / "europarl_ner"
-PARALLEL_DIR = Path(__file__).parent / "data" / "parallel"
+PARALLEL_DIR = Path(__file__).parent / "data" / "parallel"  # same folder as dsbuild.project.parallel.PARALLEL_DIR
 SHIPPED = {"en": DATA_DIR / "en-europarl.test.conll02", "es": DATA_DIR / "es-europarl.test.conll02"}
 LABELS = ("LOC", "MISC", "ORG", "PER")
 CITATION = """@inproceedings{agerri-etal-2018-building,
@@ -140,13 +137,9 @@ class EuroparlNer(Builder):
                 if not p.is_file():
                     raise ConfigError(f"parallel text {p} not found; fix the path or pass --set parallel_src=none")
             return paths
-        s, t = o.source_lang, o.target_lang
-        for a, b in ((s, t), (t, s)):
-            folder = PARALLEL_DIR / f"{a}-{b}"
-            src, tgt = folder / f"{a}-{b}.{s}.gz", folder / f"{a}-{b}.{t}.gz"
-            if src.is_file() and tgt.is_file():
-                return src, tgt
-        return None
+        from dsbuild.project.parallel import shipped_parallel_paths
+
+        return shipped_parallel_paths(o.source_lang, o.target_lang)
 
     def info(self) -> DatasetInfo:
         sources = [Source(
@@ -367,33 +360,6 @@ def projected_row(proj: Any, gold: Example) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- parallel text
-def _cache_root() -> Path:
-    root = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(root)
-
-
-def tokenized_lines(path: Path, tokenizer: str, lang: str) -> list[list[str]]:
-    """The lines of ``path`` (.gz ok) tokenised by ``tokenizer``; cached on disk by content hash."""
-    from dsbuild.tokenize.base import get_tokenizer
-
-    data = path.read_bytes()
-    digest = hashlib.sha256(data + f"|{tokenizer}|{lang}".encode()).hexdigest()[:24]
-    cache = _cache_root() / "tokenized" / f"{digest}.txt.gz"
-    if cache.is_file():
-        with gzip.open(cache, "rt", encoding="utf-8") as f:
-            return [line.rstrip("\n").split(" ") if line.strip() else [] for line in f]
-    text = gzip.decompress(data).decode("utf-8") if path.suffix == ".gz" else data.decode("utf-8")
-    tok = get_tokenizer(tokenizer, lang)
-    words_of = getattr(tok, "tokenize_words", None)
-    lines = []
-    for line in text.splitlines():
-        words = words_of(line) if callable(words_of) else [t.text for t in tok.tokenize(line)]
-        lines.append([w for w in words if w.strip()])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as f:
-        for words in lines:
-            f.write(" ".join(words) + "\n")
-    os.replace(tmp, cache)
-    return lines
+# (kept importable from here for scripts; the implementation lives in dsbuild.project.parallel)
+from dsbuild.project.parallel import cache_root as _cache_root  # noqa: E402
+from dsbuild.project.parallel import tokenized_lines  # noqa: E402,F401

@@ -32,9 +32,10 @@ from typing import Any
 
 from dsbuild.errors import ConfigError
 from dsbuild.project.base import Projection, ProjectionReport, Projector, SentencePolicy, Unprojected
+from dsbuild.project.parallel import parallel_text
 from dsbuild.spans import Example
 
-__all__ = ["project", "project_back", "Projection", "ProjectionReport", "Projector", "Unprojected"]
+__all__ = ["project", "project_back", "parallel_text", "Projection", "ProjectionReport", "Projector", "Unprojected"]
 
 
 def make_projector(
