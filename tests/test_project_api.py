@@ -173,3 +173,20 @@ def test_alignment_cache_reuses_links_for_identical_input(tmp_path):
     AlignmentProjector(unseeded, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
     AlignmentProjector(unseeded, alignment_cache=tmp_path).project(SOURCES, TARGETS, src_lang="en", tgt_lang="es")
     assert len(unseeded.calls) == 2  # random links are never reused
+
+
+def test_parallel_text_lookup_and_tokenisation(tmp_path, monkeypatch):
+    from dsbuild.project.parallel import parallel_text, shipped_parallel_paths, tokenized_lines
+
+    en, es = shipped_parallel_paths("en", "es")
+    assert en.name == "en-es.en.gz" and es.name == "en-es.es.gz"
+    assert shipped_parallel_paths("es", "en") == (es, en)  # either orientation, source side first
+    assert shipped_parallel_paths("en", "xx") is None and parallel_text("en", "xx") == {}
+    monkeypatch.setenv("DSBUILD_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "a.txt").write_text("Hello, world.\n\nIt's 3.5%.\n", encoding="utf-8")
+    lines = tokenized_lines(tmp_path / "a.txt", "moses", "en")
+    assert lines == [["Hello", ",", "world", "."], [], ["It", "'s", "3.5", "%", "."]]
+    assert list((tmp_path / "cache" / "tokenized").glob("*.txt.gz"))
+    assert tokenized_lines(tmp_path / "a.txt", "moses", "en") == lines  # from the cache
+    opts = parallel_text("en", "es", str(tmp_path / "a.txt"), str(tmp_path / "a.txt"))
+    assert opts["extra_src"] == lines
