@@ -392,8 +392,33 @@ class TranslateTrain(Builder):
         ctx.facts["current"] = per_lang[split]
         if self.mt is not None:
             ctx.facts["translate_train"]["translator_stats"] = dict(self.mt.stats)
+        if self.mt is None and not o.source and lang in DEFAULT_GIVEN:
+            ctx.quality.setdefault("projection_vs_human_labels", {})[f"{lang}/{split}"] = self._gold_score(lang, results)
         for i in range(len(examples)):
             yield results[i]
+
+    def _gold_score(self, lang: str, results: dict[int, dict[str, Any] | Reject]) -> dict[str, Any]:
+        """Projected spans vs the human labels of the shipped target side (same text), micro P/R/F1.
+
+        Spans are compared by label and character offsets; the gold spans of rejected sentences
+        count as missed, so the figure measures the whole pipeline, not only what was kept.
+        """
+        from dsbuild.io.conll import read_conll
+
+        gold = {ex.id: {(s.label, s.start, s.end) for s in ex.spans}
+                for ex in read_conll(DEFAULT_GIVEN[lang], id_prefix="europarl-en")}
+        tp = fp = fn = 0
+        for r in results.values():
+            if isinstance(r, Reject):
+                fn += len(gold.get(r.id, ()))
+                continue
+            pred = {(s["label"], s["start"], s["end"]) for s in r["spans"]}
+            g = gold.get(r["id"], set())
+            tp, fp, fn = tp + len(pred & g), fp + len(pred - g), fn + len(g - pred)
+        p = tp / (tp + fp) if tp + fp else 0.0
+        rc = tp / (tp + fn) if tp + fn else 0.0
+        return {"precision": round(p, 4), "recall": round(rc, 4), "f1": round(2 * p * rc / (p + rc), 4) if p + rc else 0.0,
+                "gold_spans": tp + fn, "projected_spans": tp + fp}
 
     def _row_or_reject(self, source: Example, proj: Any) -> dict[str, Any] | Reject:
         if proj.rejected:

@@ -24,6 +24,7 @@ Everything is seeded: same seed, same pairs, same model files' content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -478,10 +479,16 @@ def _train_loop(model: Any, tok: Any, corpus: list[tuple[str, str]], hp: dict[st
     return {"steps": step, "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4)}
 
 
+@functools.lru_cache(maxsize=4)
+def _training_sources(n_train: int, seed: int) -> frozenset[str]:
+    """Source texts of a model's training data (memoised: fixtures ask for held-out sets repeatedly)."""
+    return frozenset(p.source.text for p in generate_pairs(n_train, seed=seed, id_prefix="train"))
+
+
 def held_out_pairs(model_dir: str | Path, n: int, *, seed: int = 999, id_prefix: str = "heldout") -> list[SyntheticPair]:
     """``n`` pairs with at least one entity that are not in the training data of the model in ``model_dir``."""
     info = json.loads((Path(model_dir) / "training.json").read_text())
-    train_src = {p.source.text for p in generate_pairs(info["hparams"]["n_train"], seed=info["seed"], id_prefix="train")}
+    train_src = _training_sources(info["hparams"]["n_train"], info["seed"])
     pairs = generate_pairs(3 * n + 20, seed=seed, unique=True, exclude=train_src, id_prefix=id_prefix)
     return [p for p in pairs if p.source.spans][:n]
 

@@ -82,10 +82,15 @@ def test_tiny_marian_translates_clean_and_marked(tiny_marian, synthetic_pairs, t
 
     model, tok = tiny_marian
     pairs = synthetic_pairs[:40]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small runs fastest on one thread, above all on a busy machine
     marked = [p.marked() for p in pairs]
     enc = tok([p.source.text for p in pairs] + [m[0] for m in marked], return_tensors="pt", padding=True)
-    with torch.no_grad():
-        out = tok.batch_decode(model.generate(**enc, num_beams=1, max_length=64), skip_special_tokens=True)
+    try:
+        with torch.no_grad():
+            out = tok.batch_decode(model.generate(**enc, num_beams=1, max_length=64), skip_special_tokens=True)
+    finally:
+        torch.set_num_threads(threads)
     clean, with_markers = out[: len(pairs)], out[len(pairs):]
     clean_exact = sum(h == p.target.text for h, p in zip(clean, pairs)) / len(pairs)
     marked_exact = sum(h == m[1] for h, m in zip(with_markers, marked)) / len(pairs)
