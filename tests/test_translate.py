@@ -130,6 +130,29 @@ def test_cache_hit_on_rerun(tiny_marian_path, tmp_path, synthetic_pairs):
     assert fourth.stats["translated"] == 1 and fourth.stats["cache_hits"] == 10
 
 
+def test_killed_run_keeps_finished_batches(tiny_marian_path, tmp_path, synthetic_pairs):
+    """A run killed after its first batch resumes with that batch from the cache."""
+    texts = [p.source.text for p in synthetic_pairs[:9]]
+    first = HFSeq2SeqTranslator(str(tiny_marian_path), beam_size=1, batch_size=4, cache=tmp_path, progress=False, threads=1)
+    real_generate = first.model.generate
+    calls = []
+
+    def generate_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt("killed")
+        return real_generate(*args, **kwargs)
+
+    first.model.generate = generate_then_die
+    with pytest.raises(KeyboardInterrupt):
+        first.translate(texts, SRC_LANG, TGT_LANG)
+    second = HFSeq2SeqTranslator(str(tiny_marian_path), beam_size=1, batch_size=4, cache=tmp_path, progress=False, threads=1)
+    out = second.translate(texts, SRC_LANG, TGT_LANG)
+    assert second.stats["cache_hits"] == 4 and second.stats["translated"] == 5
+    fresh = HFSeq2SeqTranslator(str(tiny_marian_path), beam_size=1, batch_size=4, cache=False, progress=False, threads=1)
+    assert out == fresh.translate(texts, SRC_LANG, TGT_LANG)
+
+
 def test_determinism_greedy_beam_and_sampling(tiny_marian_path, synthetic_pairs):
     texts = [p.source.text for p in synthetic_pairs[:8]]
     runs = []

@@ -35,7 +35,8 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -437,20 +438,32 @@ class HFSeq2SeqTranslator:
                     hint="split or shorten the text before translating, or reject it")
             self.stats["split"] += 1
             units += [(i, p) for p in parts]
-        unit_out = self._run_batches([u for _, u in units], src_lang, tgt_lang)
-        pieces: dict[int, list[str]] = {}
-        for (i, _), r in zip(units, unit_out):
-            pieces.setdefault(i, []).append(r)
-        results = [" ".join(pieces[i]) for i in range(len(texts))]
-        if self._cache is not None:  # whole texts are cached (split ones too), so a rerun never re-splits
-            self._cache.put_many((keys[t], r) for t, r in zip(texts, results))
-        return results
+        n_units = Counter(i for i, _ in units)
+        pieces: dict[int, dict[int, str]] = {}
 
-    def _run_batches(self, texts: list[str], src_lang: str, tgt_lang: str) -> list[str]:
+        def store(done: list[tuple[int, str]]) -> None:
+            """Cache every text whose units are all translated, right after each batch, so a
+            killed build loses at most the batch in flight. Whole texts are cached (split ones
+            too), so a rerun never re-splits."""
+            finished = []
+            for u, r in done:
+                i = units[u][0]
+                pieces.setdefault(i, {})[u] = r
+                if len(pieces[i]) == n_units[i]:
+                    finished.append(i)
+            if self._cache is not None and finished:
+                self._cache.put_many((keys[texts[i]], " ".join(pieces[i][u] for u in sorted(pieces[i]))) for i in finished)
+
+        self._run_batches([u for _, u in units], src_lang, tgt_lang, on_batch=store)
+        return [" ".join(pieces[i][u] for u in sorted(pieces[i])) for i in range(len(texts))]
+
+    def _run_batches(self, texts: list[str], src_lang: str, tgt_lang: str,
+                     on_batch: Callable[[list[tuple[int, str]]], None] | None = None) -> list[str]:
         with _torch_threads(self.threads):
-            return self._run_batches_inner(texts, src_lang, tgt_lang)
+            return self._run_batches_inner(texts, src_lang, tgt_lang, on_batch)
 
-    def _run_batches_inner(self, texts: list[str], src_lang: str, tgt_lang: str) -> list[str]:
+    def _run_batches_inner(self, texts: list[str], src_lang: str, tgt_lang: str,
+                           on_batch: Callable[[list[tuple[int, str]]], None] | None) -> list[str]:
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), i))
@@ -478,6 +491,8 @@ class HFSeq2SeqTranslator:
             decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
             for i, text in zip(batch, decoded):
                 out[i] = text.strip()
+            if on_batch is not None:
+                on_batch([(i, out[i]) for i in batch])
         return out
 
     # ------------------------------------------------------------------ score
