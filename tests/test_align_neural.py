@@ -178,3 +178,11 @@ def test_num_threads_is_restored(tiny_bert_path):
     assert torch.get_num_threads() == before and a.describe()["num_threads"] == 1
     with pytest.raises(ConfigError):
         NeuralAligner(str(tiny_bert_path), num_threads=0)
+
+
+def test_slow_tokenizer_path_gives_the_same_pieces(bert, monkeypatch):
+    sents = [["the", "pequeña", "house"], ["\u200b", "casa"]]
+    bert.embed_words([["the"]])  # loads the model
+    fast = bert._word_pieces(sents)
+    monkeypatch.setattr(type(bert._tokenizer), "is_fast", property(lambda self: False))
+    assert bert._word_pieces(sents) == fast
