@@ -42,7 +42,6 @@ from dsbuild.spans import Example, span_to_dict, tags_to_spans
 log = logging.getLogger(__name__)
 
 EUROPARL_DIR = Path(__file__).parent / "data" / "europarl_ner"
-PARALLEL_DIR = Path(__file__).parent / "data" / "parallel" / "en-es"
 DEFAULT_SOURCE = EUROPARL_DIR / "en-europarl.test.conll02"
 DEFAULT_GIVEN = {"es": EUROPARL_DIR / "es-europarl.test.conll02"}
 CONLL_SUFFIXES = (".conll", ".conll02", ".conll03", ".conllu", ".iob", ".iob2", ".bio", ".txt", ".tsv")
@@ -134,6 +133,12 @@ class TranslateTrain(Builder):
         else:
             sources.append(Source(name=o.source, license="see the source dataset",
                                   description="Labelled source data translated by this build."))
+        if any(self._uses_shipped_parallel(lang) for lang in o.target_langs):
+            from builders.europarl_ner import PARALLEL_SOURCES
+
+            pair = "-".join(sorted({o.src_lang, *o.target_langs} & {"en", "es"}))
+            if pair in PARALLEL_SOURCES:
+                sources.append(PARALLEL_SOURCES[pair])
         return DatasetInfo(
             pretty_name=f"translate-train: {o.source or 'Europarl NER (en)'} -> {', '.join(o.target_langs)}",
             summary=(f"Token-classification data in {', '.join(o.target_langs)} made by translating "
@@ -267,6 +272,12 @@ class TranslateTrain(Builder):
         o = self.options
         self.translators: dict[str, Any] = {}
         ctx.add_seed("aligner/sampling", o.seed)
+        from dsbuild.project.parallel import shipped_parallel_paths
+
+        for lang in o.target_langs:
+            if self._uses_shipped_parallel(lang):
+                for path in shipped_parallel_paths(o.src_lang, lang) or ():
+                    ctx.add_input(path, role="extra parallel text for the word aligner", license="Europarl terms")
         ctx.facts["translate_train"] = {"method": o.method, "translator": o.translator, "src_lang": o.src_lang,
                                         "policy": o.policy, "per_language": {}}
         if o.translator == "hf-seq2seq":
@@ -319,14 +330,23 @@ class TranslateTrain(Builder):
         options = dict(o.method_options)
         if o.method == "alignment":
             aligner_options = {"seed": o.seed, **o.aligner_options}
-            if (o.extra_parallel and o.aligner == "eflomal" and {o.src_lang, lang} == {"en", "es"}
-                    and "extra_src" not in aligner_options):
-                en, es = PARALLEL_DIR / "en-es.en.gz", PARALLEL_DIR / "en-es.es.gz"
-                aligner_options["extra_src"], aligner_options["extra_tgt"] = (en, es) if o.src_lang == "en" else (es, en)
+            if self._uses_shipped_parallel(lang) and "extra_src" not in aligner_options:
+                from dsbuild.project.parallel import parallel_text
+
+                # tokenised like the translations, so the aligner sees the same kind of tokens
+                aligner_options.update(parallel_text(o.src_lang, lang, tokenizer=o.target_tokenizer))
             return make_projector("alignment", aligner=o.aligner, aligner_options=aligner_options,
                                   target_tokenizer=o.target_tokenizer, policy=o.policy, **options)
         return make_projector(o.method, target_tokenizer=o.target_tokenizer, policy=o.policy, translator=self.mt,
                               **options)
+
+    def _uses_shipped_parallel(self, lang: str) -> bool:
+        """Whether the aligner also trains on the parallel text shipped for this language pair."""
+        from dsbuild.project.parallel import shipped_parallel_paths
+
+        o = self.options
+        return (o.method == "alignment" and o.extra_parallel and o.aligner == "eflomal"
+                and "extra_src" not in o.aligner_options and shipped_parallel_paths(o.src_lang, lang) is not None)
 
     # ------------------------------------------------------------------ generate
     def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
