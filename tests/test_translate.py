@@ -276,3 +276,44 @@ def test_given_from_files_by_id_and_language(tmp_path):
         translators.get("given")(path=bad)
     with pytest.raises(ConfigError, match="does not exist"):
         translators.get("given")(path=tmp_path / "none.jsonl")
+
+
+# ----------------------------------------------------------------------------- NLLB family (random weights)
+@pytest.fixture(scope="module")
+def tiny_nllb(tiny_marian_path, tmp_path_factory) -> Path:
+    """An NLLB-style folder: NllbTokenizer on the tiny sentencepiece model + a random 1-layer M2M100 model."""
+    import shutil
+
+    import torch
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    d = tmp_path_factory.mktemp("nllb")
+    shutil.copy(tiny_marian_path / "source.spm", d / "sentencepiece.bpe.model")
+    tok = NllbTokenizer.from_pretrained(str(d), extra_special_tokens=["eng_Latn", "spa_Latn", "zho_Hans", "zho_Hant"])
+    cfg = M2M100Config(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                       decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+                       decoder_start_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    M2M100ForConditionalGeneration(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+def test_nllb_family_codes_forced_bos_and_scores(tiny_nllb):
+    mt = HFSeq2SeqTranslator(str(tiny_nllb), beam_size=1, cache=False, progress=False, threads=1)
+    assert mt.family == "nllb"
+    assert mt.model_code("es", "target") == "spa_Latn" and mt.model_code("zh-Hant", "target") == "zho_Hant"
+    assert mt.model_code("zh", "target") == "zho_Hans" and mt.model_lang_code("eng") == "eng_Latn"
+    with pytest.raises(ConfigError, match=r"'fr' \(French\) is not supported"):
+        mt.translate(["John sees Mary ."], "en", "fr")
+    spa = mt.tokenizer.convert_tokens_to_ids("spa_Latn")
+    assert mt.generate_kwargs("es") == {"forced_bos_token_id": spa}
+    enc = mt.source_batch(["John sees Mary ."], "en", "es")
+    assert enc["input_ids"][0, 0].item() == mt.tokenizer.convert_tokens_to_ids("eng_Latn")  # source language token
+    out = mt.model.generate(**enc, **mt.generate_kwargs("es"), max_length=6)
+    assert out[0, 1].item() == spa  # the target language is forced after the decoder start
+    assert isinstance(mt.translate(["John sees Mary ."], "en", "es")[0], str)
+    labels = mt.target_ids(["John Marj vidas ."], "es")[0]
+    assert labels[0] == spa and mt.forced_prefix_length() == 1
+    assert len(mt.score(["John sees Mary ."], ["John Marj vidas ."], "en", "es")[0]) == len(labels) - 1
