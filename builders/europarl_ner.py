@@ -14,6 +14,10 @@ Recipe:
    target side's own gold (:mod:`dsbuild.evaluate`); into ``quality.json`` and the card.
 5. **Outputs**: config ``SRC-TGT`` (e.g. ``en-es``) with projected and gold tags side by side and
    per-example QC columns, and one gold config per language (``en``, ``es``).
+
+The aligner's seed is fixed and recorded (two builds give identical files) and its links are
+cached on disk under a hash of the pairs and settings, so a resumed or repeated build skips it.
+``--set project=false`` builds the gold configs only (seconds).
 """
 
 from __future__ import annotations
@@ -156,8 +160,7 @@ class EuroparlNer(Builder):
             sources.append(PARALLEL_SOURCES[key] if shipped and key in PARALLEL_SOURCES else Source(
                 name=f"user parallel text {parallel[0].name} / {parallel[1].name}", license="as given by the user",
                 description="Extra parallel text given with parallel_src/parallel_tgt; used only to train the aligner."))
-        method = ("Gold configs: read from the upstream CoNLL files, tokens and labels unchanged. "
-                  if True else "")
+        method = "Gold configs: read from the upstream CoNLL files, tokens and labels unchanged. "
         if self.options.project:
             method += (f"Projected config `{self.pair}`: the `{self.options.source_lang}` gold spans are projected onto "
                        f"the `{self.options.target_lang}` gold tokens by word alignment ({self.options.aligner}) "
