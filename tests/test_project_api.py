@@ -190,3 +190,19 @@ def test_parallel_text_lookup_and_tokenisation(tmp_path, monkeypatch):
     assert tokenized_lines(tmp_path / "a.txt", "moses", "en") == lines  # from the cache
     opts = parallel_text("en", "es", str(tmp_path / "a.txt"), str(tmp_path / "a.txt"))
     assert opts["extra_src"] == lines
+
+
+def test_tokenizer_that_cannot_keep_offsets_gives_a_reject():
+    class Rewriting:
+        name = "rewriting"
+
+        def tokenize(self, text):
+            from dsbuild.tokenize.base import locate_tokens
+
+            return locate_tokens(text, [w.upper() for w in text.split()], tokenizer=self.name)
+
+    report = project(SOURCES, ["angela merkel", TARGETS[1]], src_lang="en", tgt_lang="es",
+                     aligner=MatchAligner(), target_tokenizer=Rewriting())
+    assert report.projections[0].rejected == "tokenization_failed"
+    assert "not the next text" in report.projections[0].qc["reject_detail"]
+    assert report.projections[1].rejected is None

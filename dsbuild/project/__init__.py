@@ -43,7 +43,7 @@ def make_projector(
     *,
     aligner: str | Any = "eflomal",
     aligner_options: dict[str, Any] | None = None,
-    target_tokenizer: str | Any = "whitespace",
+    target_tokenizer: str | Any | None = None,
     policy: SentencePolicy = "keep-partial",
     **options: Any,
 ) -> Projector:
@@ -53,12 +53,13 @@ def make_projector(
     from dsbuild.registry import projectors
 
     factory = projectors.get(method)
+    if target_tokenizer is not None:  # None: the method's own default
+        options["target_tokenizer"] = target_tokenizer
     if method == "alignment":
-        return factory(aligner=aligner, aligner_options=aligner_options, target_tokenizer=target_tokenizer,
-                       policy=policy, **options)
+        return factory(aligner=aligner, aligner_options=aligner_options, policy=policy, **options)
     if aligner_options:
         raise ConfigError(f"aligner_options only apply to method 'alignment', not {method!r}")
-    return factory(target_tokenizer=target_tokenizer, policy=policy, **options)
+    return factory(policy=policy, **options)
 
 
 def project(
@@ -70,7 +71,7 @@ def project(
     tgt_lang: str,
     aligner: str | Any = "eflomal",
     aligner_options: dict[str, Any] | None = None,
-    target_tokenizer: str | Any = "whitespace",
+    target_tokenizer: str | Any | None = None,
     policy: SentencePolicy = "keep-partial",
     **options: Any,
 ) -> ProjectionReport:
@@ -86,7 +87,9 @@ def project(
         aligner: for ``alignment``: aligner name (default ``eflomal``, offline) or object.
         aligner_options: for ``alignment``: aligner settings, e.g. ``{"extra_src": ..., "extra_tgt":
             ..., "seed": 1}`` (extra parallel text makes statistical alignment much better).
-        target_tokenizer: ``whitespace`` (default), ``spacy``, ``moses`` or a tokenizer object.
+        target_tokenizer: how target *texts* are tokenised: ``moses``, ``spacy``, ``whitespace``
+            or a tokenizer object; ``None`` uses the method's default (``moses`` for
+            ``alignment``, the same tokenizer as the shipped parallel text).
         policy: ``keep-partial`` keeps sentences with some unprojected spans; ``reject`` rejects them.
         **options: method options (for ``alignment`` see
             :class:`~dsbuild.project.alignment.AlignmentProjectionOptions`).

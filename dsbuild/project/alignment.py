@@ -508,8 +508,9 @@ class AlignmentProjector:
             intersection marks strong links) and symmetrised with its ``symmetrization``.
         aligner_options: keyword arguments for the aligner factory (e.g. ``extra_src``/``extra_tgt``
             parallel text, ``symmetrization``, ``seed``).
-        target_tokenizer: how target texts given as strings are tokenised (``whitespace``,
-            ``spacy``, ``moses`` or a tokenizer object); token lists and Examples are used as given.
+        target_tokenizer: how target texts given as strings are tokenised (``moses``, the default,
+            like the shipped parallel text; ``spacy``; ``whitespace`` for pre-tokenised text; or a
+            tokenizer object); token lists and Examples are used as given.
         policy: ``keep-partial`` (default) or ``reject`` (a sentence with an unprojected span is
             rejected).
         alignment_cache: a folder where directional alignments are cached by content hash
@@ -526,7 +527,7 @@ class AlignmentProjector:
         aligner: str | Any = "eflomal",
         *,
         aligner_options: dict[str, Any] | None = None,
-        target_tokenizer: str | Any = "whitespace",
+        target_tokenizer: str | Any = "moses",
         policy: SentencePolicy = "keep-partial",
         max_tokens: int | None = None,
         alignment_cache: str | os.PathLike[str] | None = None,

@@ -54,24 +54,34 @@ def rejected(source: Example, target: Example, reason: str, detail: str) -> Proj
                       rejected=reason, qc={"reject_detail": detail})
 
 
-def target_example(source: Example, target: str | Sequence[str] | Example, tokenizer: Any) -> Example | str:
-    """The target as an Example, or an error message when given tokens are unusable."""
+def target_example(source: Example, target: str | Sequence[str] | Example,
+                   tokenizer: Any) -> tuple[Example, tuple[str, str] | None]:
+    """The target as an Example, and ``(reason, detail)`` when it cannot be used."""
     if isinstance(target, Example):
-        return Example(id=target.id or source.id, text=target.text, tokens=list(target.tokens), meta=dict(target.meta))
+        return Example(id=target.id or source.id, text=target.text, tokens=list(target.tokens), meta=dict(target.meta)), None
     if isinstance(target, str):
-        return Example(id=source.id, text=target, tokens=tokenizer.tokenize(target))
+        bad = control_characters(target)
+        if bad:  # before tokenising: tokenizers drop or mangle them silently
+            return Example(id=source.id, text=target, tokens=[]), (R.CONTROL_CHARACTERS,
+                           f"the target contains control characters {', '.join(bad)}; remove them and re-run")
+        try:
+            return Example(id=source.id, text=target, tokens=tokenizer.tokenize(target)), None
+        except InputError as err:
+            return Example(id=source.id, text=target, tokens=[]), (R.TOKENIZATION_FAILED, err.message)
     words = [str(w) for w in target]
     for i, w in enumerate(words):
         if not w or _SPACE.search(w):
-            return f"target token {i} {w!r} is empty or contains whitespace"
-    return Example(id=source.id, text=" ".join(words), tokens=tokens_from_words(words, example_id=source.id))
+            text = " ".join(words)
+            placeholder = Example(id=source.id, text=text, tokens=[Token(text, 0, len(text))] if text else [])
+            return placeholder, (R.TOKEN_WHITESPACE, f"target token {i} {w!r} is empty or contains whitespace")
+    return Example(id=source.id, text=" ".join(words), tokens=tokens_from_words(words, example_id=source.id)), None
 
 
 def prepare_pairs(
     sources: Sequence[Example],
     targets: Sequence[str | Sequence[str] | Example],
     *,
-    tokenizer: Any = "whitespace",
+    tokenizer: Any = "moses",
     tgt_lang: str = "xx",
     max_tokens: int = 1024,
 ) -> list[PreparedPair]:
@@ -86,12 +96,9 @@ def prepare_pairs(
         if not isinstance(src, Example):
             raise InputError(f"sources must be Examples, got {type(src).__name__}",
                              hint="build them with Example.from_words / from_text or read_conll")
-        target = target_example(src, tgt, tok)
-        if isinstance(target, str):
-            words = [str(w) for w in tgt]  # type: ignore[union-attr]
-            text = " ".join(words)
-            placeholder = Example(id=src.id, text=text, tokens=[Token(text, 0, len(text))] if text else [])
-            out.append(PreparedPair(src, placeholder, reject=rejected(src, placeholder, R.TOKEN_WHITESPACE, target)))
+        target, problem = target_example(src, tgt, tok)
+        if problem is not None:
+            out.append(PreparedPair(src, target, reject=rejected(src, target, *problem)))
             continue
         out.append(_check(src, target, max_tokens))
     return out

@@ -12,6 +12,7 @@ EMPTY_TARGET = "empty_target"
 TOO_LONG = "too_long"
 CONTROL_CHARACTERS = "control_characters"
 TOKEN_WHITESPACE = "token_whitespace"
+TOKENIZATION_FAILED = "tokenization_failed"
 SOURCE_OVERLAP = "overlapping_spans"
 # span-level
 UNALIGNED = "unaligned"
@@ -28,6 +29,7 @@ DESCRIPTIONS: dict[str, str] = {
     TOO_LONG: "a side has more tokens than the aligner accepts",
     CONTROL_CHARACTERS: "a token contains control characters (other than tab/newline)",
     TOKEN_WHITESPACE: "a given target token contains whitespace (aligners split on whitespace)",
+    TOKENIZATION_FAILED: "the target tokenizer could not keep character offsets for this text",
     SOURCE_OVERLAP: "source spans overlap; the output format cannot hold both",
     UNALIGNED: "no target token is aligned to the span and its text does not occur in the target",
     SPLIT: "the aligned target tokens form separate groups (policy split=reject)",
