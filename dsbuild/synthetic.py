@@ -386,7 +386,7 @@ def train_tiny_marian(out_dir: str | Path, *, seed: int = 0, threads: int | None
     tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     random.seed(seed)
     torch.manual_seed(seed)
     old_threads = torch.get_num_threads()
@@ -423,7 +423,8 @@ def train_tiny_marian(out_dir: str | Path, *, seed: int = 0, threads: int | None
         model.generation_config.num_beams = 1
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        report.update({"seconds": round(time.perf_counter() - t0, 1), "hparams": hp, "seed": seed,
+        report.update({"seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1),
+                       "threads": torch.get_num_threads(), "hparams": hp, "seed": seed,
                        "vocab_size": len(vocab), "parameters": sum(p.numel() for p in model.parameters())})
         (tmp / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     except BaseException:

@@ -31,6 +31,7 @@ Behaviour a user can rely on:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -68,9 +69,15 @@ def _weights_hash(folder: Path) -> str | None:
     files = sorted(p for p in folder.iterdir() if p.name in _WEIGHT_FILES or p.name.endswith(".safetensors"))
     if not files:
         return None
+    # hashing gigabytes takes seconds: remember the result while the files are unchanged
+    return _hash_files(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
     h = hashlib.sha256()
-    for f in files:
-        with f.open("rb") as fh:
+    for name, _, _ in files:
+        with open(name, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 h.update(chunk)
     return "sha256:" + h.hexdigest()[:16]

@@ -13,6 +13,11 @@ Fixtures:
   ``MarianTokenizer.from_pretrained(path)``). It translates clean ``en`` sentences of the
   synthetic grammar into ``qsy`` and carries ``[`` ``]`` markers when the input has them.
 * ``tiny_marian``: ``(model, tokenizer)`` loaded from that folder, in eval mode.
+* ``tiny_marian_report``: what training recorded (``training.json``: time, steps, loss, settings).
+
+Run the tiny model on one torch thread (``torch.set_num_threads(1)``, or ``threads=1`` on the
+``hf-seq2seq`` translator): it is too small to gain from more, and on a busy machine two threads
+spinning against each other make it 10-30x slower.
 """
 
 from __future__ import annotations
