@@ -174,3 +174,23 @@ def test_bad_options_are_config_errors(tmp_path, tiny_marian_path):
     with pytest.raises(ConfigError, match="'es' \\(Spanish\\) is not supported"):
         run(tmp_path, translator="hf-seq2seq", model=str(tiny_marian_path), max_examples=3,
             translator_options={"cache": False, "threads": 1})
+
+
+def test_two_target_languages_two_configs(tmp_path, synthetic_inputs):
+    """One config per target language; the card counts each language separately."""
+    pairs = synthetic_inputs["pairs"][:10]
+    given = tmp_path / "given.jsonl"
+    rows_ = [{"id": p.id, "target": p.target.text, "tgt_lang": lang} for lang in ("qsy", "qsz") for p in pairs]
+    rows_ = [r for r in rows_ if not (r["tgt_lang"] == "qsz" and r["id"] == pairs[0].id)]  # one missing in qsz
+    given.write_text("\n".join(json.dumps(r) for r in rows_) + "\n")
+    src = tmp_path / "src.jsonl"
+    src.write_text("\n".join(json.dumps(p.source.to_dict()) for p in pairs) + "\n")
+    result = run(tmp_path, source=str(src), src_lang=SRC_LANG, target_langs=["qsy", "qsz"], translations=str(given),
+                 translations_key="id", target_tokenizer="whitespace", policy="keep-partial",
+                 aligner_options={"extra_src": str(synthetic_inputs["extra_src"]),
+                                  "extra_tgt": str(synthetic_inputs["extra_tgt"])})
+    assert result.counts["qsy"]["train"] == {"in": 10, "out": 10, "rejected": 0}
+    assert result.counts["qsz"]["train"] == {"in": 10, "out": 9, "rejected": 1}
+    card = (result.path / "README.md").read_text()
+    assert "| qsy | train | 10 | 10 | 0 |" in card and "| qsz | train | 10 | 9 | 1 |" in card
+    assert "`no-translation` 1" in card
