@@ -151,3 +151,22 @@ def test_piece_char_spans_fast_path_matches_prefix_decoding(setup):
         for span in mapped:
             if span is not None and span[0] < span[1]:
                 assert spaced[span[0] : span[1]].strip() == spaced[span[0] : span[1]]
+
+
+@pytest.mark.parametrize("window", [1, 3, None])
+def test_windowed_and_speculative_search_equals_exhaustive(setup, exact_results, window):
+    """Continuation nodes (short windows) and speculative expansion along guessed placements
+    (given a root pass) must not change the exact n-best."""
+    from dsbuild.project._seq2seq import Row
+
+    scorer, open_ids, close_ids, problems = setup
+    roots = []
+    for p in problems:
+        ext = p.forced + p.content + p.suffix
+        roots.append(Row(enc=p.enc, fed=[scorer.start_id] + ext[:-1], targets=ext))
+    root_results = scorer.run(roots, extra_ids=[open_ids[0], close_ids[0]])
+    search = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6, window=window, max_guesses=3, guess_min_logp=float("-inf"))
+    for problem, res, expected in zip(problems, search.run(problems, roots=root_results), exact_results):
+        assert res.exact
+        _check_same(res.nbest, expected.nbest)
+    assert search.speculated_rows > 0

@@ -84,6 +84,7 @@ class _Node:
     estimate: float
     cache: CacheRef | None
     cache_len: int  # decoder inputs covered by ``cache`` (0 when none)
+    first_slot: int = -1  # first slot this node places its next marker at (-1: its cursor)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class _State:
     nbest: list[Hypothesis] = field(default_factory=list)
     expansions: int = 0
     gave_up: bool = False
+    prefetched: dict[tuple[int, ...], tuple[int, int, RowResult]] = field(default_factory=dict)
+    root_cache: CacheRef | None = None
 
     def threshold(self, n: int, margin: float = float("inf")) -> float:
         """Scores at or below this cannot enter the n-best: below the n-th best, or more than
@@ -188,6 +191,12 @@ class MarkerSearch:
         heuristic: also prune nodes whose estimate is below the incumbent (not exact).
         max_cache_bytes: keys/values kept for pending nodes; beyond it the lowest-priority nodes
             drop their cache and are recomputed when expanded (memory bounded, result unchanged).
+        window: template tokens a node's pass covers past its cursor (None: the whole rest). A
+            node whose children may lie further gets a continuation node (same prefix, later
+            slots) that is expanded only if its bound is still competitive: most of the template
+            after a missing marker is never scored.
+        speculate / max_guesses: with a root pass given, expand the nodes along up to
+            ``max_guesses`` guessed placements in one batch first (see :meth:`_speculate`).
     """
 
     def __init__(
@@ -202,6 +211,10 @@ class MarkerSearch:
         expand_per_round: int = 4,
         heuristic: bool = False,
         max_cache_bytes: int = 512 * 2**20,
+        speculate: bool = True,
+        max_guesses: int = 2,
+        window: int | None = 8,
+        guess_min_logp: float = -3.0,
     ) -> None:
         self.scorer = scorer
         self.open_ids = list(open_ids)
@@ -212,25 +225,31 @@ class MarkerSearch:
         self.expand_per_round = expand_per_round
         self.heuristic = heuristic
         self.max_cache_bytes = max_cache_bytes
+        self.speculate = speculate
+        self.window = window
+        self.guess_min_logp = guess_min_logp
+        self.max_guesses = max_guesses
+        self.speculated_rows = 0
         self.rounds = 0
         self._tie = itertools.count()
         self._pending_bytes = 0
+        self._clean_memo: dict[int, list[float]] = {}
 
     def run(self, problems: Sequence[Problem], roots: Sequence[RowResult] | None = None) -> list[SearchResult]:
         """Search every problem; ``roots`` are optional results of the root pass already run
         (the marked source scoring the bare template, e.g. for candidate pruning), reused as is."""
         states = [_State(p) for p in problems]
         start = self.scorer.start_id
+        if roots is not None and self.speculate:
+            self._speculate(states, roots)
         for k, st in enumerate(states):
             p = st.problem
             if p.n_pairs == 0:
                 continue
             root = _Node((), 0, list(p.forced), 0.0, 0, 0.0, None, 0)
-            if roots is not None:
-                ext = root.labels + p.content + p.suffix
-                row = Row(enc=p.enc, fed=[start] + ext[:-1], targets=ext)
+            if roots is not None:  # a full pass over the template (window end n)
                 st.expansions += 1
-                self._expand(st, root, row, roots[k])
+                self._expand(st, root, p.n, roots[k])
             else:
                 self._push(st, root)
         while True:
@@ -255,11 +274,7 @@ class MarkerSearch:
                     heapq.heappop(st.heap)
                     st.expansions += 1
                     taken += 1
-                    p = st.problem
-                    ext = node.labels + p.content[node.cursor :] + p.suffix
-                    dec = [start] + ext[:-1]
-                    L = node.cache_len if node.cache is not None else 0
-                    rows.append(Row(enc=p.enc, fed=dec[L:], targets=ext[L:], cache=node.cache, prefix=dec[:L], cache_len=L if L else None))
+                    rows.append(self._row(st.problem, node, self._window_end(st.problem, node)))
                     owners.append((st, node))
                 if st.gave_up:
                     st.heap.clear()
@@ -268,7 +283,7 @@ class MarkerSearch:
             self.rounds += 1
             results = self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])
             for (st, node), row, res in zip(owners, rows, results):
-                self._expand(st, node, row, res)
+                self._expand(st, node, row.window_end, res)
             # a full memory check walks every pending node: only when new caches could exceed the budget
             fresh = {id(r.cache.layers[0][0]): r.cache.nbytes() for r in results if r.cache is not None}
             self._pending_bytes += sum(fresh.values())
@@ -281,24 +296,88 @@ class MarkerSearch:
             out.append(SearchResult(list(st.nbest), exact=not st.gave_up, expansions=st.expansions))
         return out
 
+    def _window_end(self, p: Problem, node: _Node, at_least: int = 0) -> int:
+        """Last slot a node's pass covers: all of the template for a node with every marker
+        placed (its complete score needs it), else ``window`` tokens past its cursor."""
+        if len(node.slots) == 2 * p.n_pairs or self.window is None:
+            return p.n
+        return min(p.n, max(node.cursor + self.window, at_least))
+
+    def _row(self, p: Problem, node: _Node, end: int) -> Row:
+        """The decoder row expanding ``node`` up to slot ``end``: its outputs predict the pending
+        marker pieces, template tokens ``cursor..end`` (``end == n``: EOS and the rest of the
+        suffix), and give the marker probability at every slot in between."""
+        start = self.scorer.start_id
+        full = node.labels + p.content[node.cursor : end] + (p.suffix if end == p.n else [p.content[end]])
+        dec = ([start] + full)[:-1]
+        L = node.cache_len if node.cache is not None else 0
+        row = Row(enc=p.enc, fed=dec[L:], targets=full[L:], cache=node.cache, prefix=dec[:L], cache_len=L if L else None)
+        row.window_end = end  # type: ignore[attr-defined]
+        return row
+
+    # ------------------------------------------------------------------ speculation
+    def _speculate(self, states: Sequence[_State], roots: Sequence[RowResult]) -> None:
+        """Expand the nodes along guessed placements of every problem in ONE batched pass.
+
+        The root pass shows where the model wants a marker: the first marker piece is likely at
+        those slots, and the template token after them scores much worse than under the clean
+        source. From those slots we guess whole placements and expand every node along them at
+        once (each row continues the root's cache up to the first marker). Expanded nodes are
+        kept; when the exact search reaches one of them it uses the stored pass instead of
+        computing it, so a right guess turns ``2k + 1`` sequential rounds into one, and a wrong
+        guess only costs rows. Exactness does not depend on the guess.
+        """
+        start = self.scorer.start_id
+        rows: list[Row] = []
+        owners: list[tuple[_State, tuple[int, ...], int]] = []
+        for st, root in zip(states, roots):
+            p = st.problem
+            if p.n_pairs == 0 or root.cache is None:
+                continue
+            st.root_cache = root.cache
+            seen: set[tuple[int, ...]] = set()
+            for guess in _guess_placements(p, root, self.max_guesses, self.guess_min_logp):
+                for m in range(1, len(guess) + 1):
+                    slots = guess[:m]
+                    if slots in seen:
+                        continue
+                    seen.add(slots)
+                    labels = marked_labels(p, slots, self.open_ids, self.close_ids)
+                    # the node's labels stop right after its last marker
+                    cut = len(p.forced) + slots[-1] + sum(len(self.open_ids if i % 2 == 0 else self.close_ids) for i in range(m))
+                    L = 1 + len(p.forced) + slots[0]  # shared with the root pass: up to the first marker
+                    node = _Node(slots, slots[-1], labels[:cut], 0.0, 0, 0.0, root.cache, L)
+                    end = self._window_end(p, node, at_least=guess[m] if m < len(guess) else 0)
+                    row = self._row(p, node, end)
+                    rows.append(row)
+                    owners.append((st, slots, L, end))
+        if not rows:
+            return
+        self.rounds += 1
+        for (st, slots, L, end), res in zip(owners, self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])):
+            st.prefetched[slots] = (L, end, res)
+        self.speculated_rows += len(rows)
+
     # ------------------------------------------------------------------ internals
     def _push(self, st: _State, node: _Node) -> None:
         heapq.heappush(st.heap, (-node.estimate, next(self._tie), node))
 
-    def _expand(self, st: _State, node: _Node, row: Row, res) -> None:  # type: ignore[no-untyped-def]
+    def _expand(self, st: _State, node: _Node, end: int, res: RowResult) -> None:
+        """Use one pass over ``node`` (covering slots ``cursor..end``): score its pending marker
+        pieces, complete it, or create its children (and a continuation when ``end < n``)."""
         p = st.problem
         L = node.cache_len if node.cache is not None else 0
-        lp = res.target_logp  # lp[q] predicts ext[L + q]
+        lp = res.target_logp  # lp[q] predicts full[L + q] (see _row)
         n_lab = len(node.labels)
         exact = node.bound + sum(lp[n_lab - node.pending - L : n_lab - L]) if node.pending else node.bound
         thr = st.threshold(self.nbest, self.margin)
         if exact <= thr:
             return
         base = n_lab - L  # index in lp of template token y_cursor
-        content_lp = lp[base : base + p.n - node.cursor]
-        suffix_lp = lp[base + p.n - node.cursor :]
+        content_lp = lp[base : base + min(end, p.n) - node.cursor]
         if len(node.slots) == 2 * p.n_pairs:
-            score = exact + sum(content_lp) + sum(suffix_lp)
+            assert end == p.n
+            score = exact + sum(content_lp) + sum(lp[base + p.n - node.cursor :])
             if score > thr:
                 self._add_complete(st, Hypothesis(node.slots, score))
             return
@@ -306,40 +385,67 @@ class MarkerSearch:
         marker = self.open_ids if placing_open else self.close_ids
         which = 0 if placing_open else 1
         pairs_left = p.n_pairs - len(node.slots) // 2
-        rest_total = sum(content_lp) + sum(suffix_lp)
-        clean_rest: list[float] = []
-        if p.clean_logp is not None:  # clean_rest[j] = sum of clean log-probs of y_j.. and EOS
+        clean_rest = self._clean_rest(p)
+        first = node.cursor if node.first_slot < 0 else node.first_slot
+        running = 0.0
+        for j in range(node.cursor, end + 1):
+            if j >= first:
+                if placing_open:
+                    ok = j in p.open_slots and j + pairs_left <= p.n
+                else:
+                    ok = j in p.close_slots and j > (node.slots[-1] if node.slots else -1)
+                if ok:
+                    mlp = res.extra_logp[base + j - node.cursor][which]
+                    bound = exact + running + mlp
+                    if bound > thr:
+                        estimate = bound + clean_rest[j] if clean_rest else bound
+                        if not (self.heuristic and estimate <= thr):
+                            self._child(st, node, j, marker, bound, estimate, res, n_lab)
+                            thr = st.threshold(self.nbest, self.margin)
+            if j < min(end, p.n):
+                running += content_lp[j - node.cursor]
+                if exact + running <= thr:
+                    return  # every later slot only adds negative terms: no continuation either
+        if end < p.n:
+            # the rest of the template from slot end + 1, continuing this pass's cache
+            labels = node.labels + p.content[node.cursor : end + 1]
+            bound = exact + running + lp[base + end - node.cursor]
+            if bound > thr:
+                estimate = bound + clean_rest[end + 1] if clean_rest else bound
+                cont = _Node(node.slots, end + 1, labels, bound, 0, estimate, res.cache, len(labels), first_slot=end + 1)
+                if res.cache is None:
+                    cont.cache_len = 0
+                self._push(st, cont)
+
+    def _child(self, st: _State, node: _Node, j: int, marker: list[int], bound: float, estimate: float, res: RowResult, n_lab: int) -> None:
+        """A node with the next marker at slot ``j``; expanded at once when speculation did its pass."""
+        p = st.problem
+        child_labels = node.labels + p.content[node.cursor : j] + marker
+        cache_len = n_lab + (j - node.cursor) + 1  # decoder inputs [start] + labels up to marker[0]
+        # the child's prefix is the parent's pass up to the marker: share its cache
+        child = _Node(node.slots + (j,), j, child_labels, bound, len(marker) - 1, estimate, res.cache, cache_len)
+        pre = st.prefetched.pop(child.slots, None)
+        if pre is not None and st.expansions < self.max_expansions:
+            child.cache, child.cache_len = st.root_cache, pre[0]
+            st.expansions += 1
+            self._expand(st, child, pre[1], pre[2])
+        else:
+            self._push(st, child)
+
+    def _clean_rest(self, p: Problem) -> list[float]:
+        """clean_rest[j] = sum of the clean log-probs of y_j.. and EOS (memoised per problem)."""
+        if p.clean_logp is None:
+            return []
+        cached = self._clean_memo.get(id(p))
+        if cached is None:
             acc = 0.0
-            clean_rest = [0.0] * (p.n + 1)
+            cached = [0.0] * (p.n + 2)
             for j in range(len(p.clean_logp) - 1, -1, -1):
                 acc += p.clean_logp[j]
                 if j <= p.n:
-                    clean_rest[j] = acc
-        running = 0.0
-        for j in range(node.cursor, p.n + 1):
-            if placing_open:
-                ok = j in p.open_slots and j + pairs_left <= p.n
-            else:
-                ok = j in p.close_slots and j > node.cursor
-            if ok:
-                mlp = res.extra_logp[base + j - node.cursor][which]
-                bound = exact + running + mlp
-                if bound > thr:
-                    if p.clean_logp is not None:
-                        estimate = bound + clean_rest[j]
-                    else:  # the parent's scores of the rest, and this marker's cost for each marker to come
-                        markers_after = 2 * p.n_pairs - len(node.slots) - 1
-                        estimate = bound + (rest_total - running) + markers_after * mlp
-                    if not (self.heuristic and estimate <= thr):
-                        child_labels = node.labels + p.content[node.cursor : j] + marker
-                        cache_len = n_lab + (j - node.cursor) + 1  # decoder inputs [start] + labels up to marker[0]
-                        # the child's prefix is the parent's pass up to the marker: share its cache
-                        child = _Node(node.slots + (j,), j, child_labels, bound, len(marker) - 1, estimate, res.cache, cache_len)
-                        self._push(st, child)
-            if j < p.n:
-                running += content_lp[j - node.cursor]
-                if exact + running <= thr:
-                    break  # every later slot only adds negative terms
+                    cached[j] = acc
+            self._clean_memo[id(p)] = cached
+        return cached
 
     def _add_complete(self, st: _State, hyp: Hypothesis) -> None:
         st.nbest.append(hyp)
@@ -379,3 +485,50 @@ class MarkerSearch:
 def _storage(cache: CacheRef) -> tuple[int, int]:
     """(identity, bytes) of the batch tensors a cache reference keeps alive."""
     return id(cache.layers[0][0]), cache.nbytes()
+
+
+def _guess_placements(p: Problem, root: RowResult, max_guesses: int, min_logp: float = -3.0) -> list[tuple[int, ...]]:
+    """Likely placements from the root pass (marked source, no marker yet).
+
+    Under the marked source the model gives the first marker piece a high probability at the
+    slots where markers belong (even before any marker is written). The ``2k`` markers go to
+    such slots in order (open, close, open, ...); a slot may hold ``] [`` (one span ends where
+    the next starts). Patterns are ranked by ``sum log p(marker) over used slots + sum
+    log(1 - p(marker)) over skipped ones``. Only a guess: the search verifies everything.
+    """
+    import math
+
+    f = len(p.forced)
+    lp: dict[int, float] = {}
+    for j in range(p.n + 1):
+        pos = f + j
+        if pos < len(root.extra_logp):
+            lp[j] = max(root.extra_logp[pos][0], root.extra_logp[pos][1])
+    cands = sorted(j for j in sorted(lp, key=lambda j: -lp[j])[: 2 * p.n_pairs + 3] if lp[j] >= min_logp)
+
+    def skip_cost(j: int) -> float:
+        return math.log1p(-min(math.exp(lp[j]), 1 - 1e-9))
+
+    need = 2 * p.n_pairs
+    found: list[tuple[float, tuple[int, ...]]] = []
+
+    def rec(i: int, placed: tuple[int, ...], score: float) -> None:
+        if len(placed) > need:
+            return
+        if i == len(cands):
+            if len(placed) == need:
+                found.append((score, placed))
+            return
+        j = cands[i]
+        rec(i + 1, placed, score + skip_cost(j))
+        if len(placed) % 2 == 0:
+            if j in p.open_slots and j < p.n:
+                rec(i + 1, placed + (j,), score + lp[j])
+        elif j in p.close_slots and j > placed[-1]:
+            rec(i + 1, placed + (j,), score + lp[j])
+            if j in p.open_slots and j < p.n:
+                rec(i + 1, placed + (j, j), score + lp[j])
+
+    rec(0, (), 0.0)
+    found.sort(key=lambda x: (-x[0], x[1]))
+    return [g for _, g in found[:max_guesses]]

@@ -208,23 +208,38 @@ class Seq2SeqScorer:
 
     # ------------------------------------------------------------------ decoder
     def run(self, rows: Sequence[Row], extra_ids: Sequence[int] = (), keep_cache: bool = True) -> list[RowResult]:
-        """Batched forward of ``rows``; chunked so each chunk stays below ``max_batch_tokens``."""
+        """Batched forward of ``rows``.
+
+        Rows are sorted by the number of new tokens and cut into chunks of similar length (padding
+        costs as much as real tokens) that stay below ``max_batch_tokens``.
+        """
         results: list[RowResult | None] = [None] * len(rows)
-        order = sorted(range(len(rows)), key=lambda i: (self._prefix_len(rows[i]) + len(rows[i].fed)))
+        order = sorted(range(len(rows)), key=lambda i: (len(self._fed(rows[i])), self._prefix_len(rows[i])))
         chunk: list[int] = []
-        longest = 0
-        for i in order:
-            size = self._prefix_len(rows[i]) + len(rows[i].fed)
-            if chunk and max(longest, size) * (len(chunk) + 1) > self.max_batch_tokens:
-                for j, res in zip(chunk, self._run_chunk([rows[j] for j in chunk], extra_ids, keep_cache)):
-                    results[j] = res
-                chunk, longest = [], 0
-            chunk.append(i)
-            longest = max(longest, size)
-        if chunk:
+        longest_prefix = 0
+
+        def flush() -> None:
             for j, res in zip(chunk, self._run_chunk([rows[j] for j in chunk], extra_ids, keep_cache)):
                 results[j] = res
+            chunk.clear()
+
+        for i in order:
+            fed = len(self._fed(rows[i]))
+            prefix = self._prefix_len(rows[i])
+            if chunk:
+                first = len(self._fed(rows[chunk[0]]))
+                size = max(longest_prefix, prefix) + fed
+                if size * (len(chunk) + 1) > self.max_batch_tokens or fed > 2 * first + 4:
+                    flush()
+                    longest_prefix = 0
+            chunk.append(i)
+            longest_prefix = max(longest_prefix, prefix)
+        if chunk:
+            flush()
         return results  # type: ignore[return-value]
+
+    def _fed(self, row: Row) -> list[int]:
+        return row.fed if (row.cache is not None and self.use_cache) else list(row.prefix) + list(row.fed)
 
     def _prefix_len(self, row: Row) -> int:
         return row.cached if (row.cache is not None and self.use_cache) else len(row.prefix)
