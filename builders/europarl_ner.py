@@ -268,6 +268,7 @@ class EuroparlNer(Builder):
         scores = evaluate_examples(predicted, gold)
         counts = report.counts
         facts.update({"projection_rules": settings.get("rules", {}), "policy": o.policy,
+                      "case_signal": settings.get("case_signal"),
                       "extra_corpus": aligner_info.get("extra_corpus"),
                       "exact_sentences": sum(_keys(p) == _keys(g) for p, g in zip(predicted, gold))})
         ctx.facts["projection"] = facts

@@ -146,3 +146,29 @@ def test_bad_options_are_config_errors():
         AlignmentProjectionOptions(split="largest")
     with pytest.raises(ConfigError):
         AlignmentProjectionOptions(collisions="merge")
+
+
+def test_capital_based_extensions_follow_the_target_language():
+    from dsbuild.project.alignment import capitalisation_rate
+
+    english = [["The", "Commission", "met", "the", "ministers", "in", "Brussels", "today", "."]]
+    german = [["Die", "Kommission", "traf", "die", "Minister", "heute", "in", "Brüssel", "zur", "Beratung", "."]]
+    assert capitalisation_rate(english) < 0.3 < capitalisation_rate(german)
+    opt = AlignmentProjectionOptions()
+    same, rate = opt.for_targets(english * 3 + [["x", "y", "z", "w", "v"]] * 3)
+    assert same is opt and rate < 0.2
+    off, rate = opt.for_targets(german)
+    assert rate > 0.2 and not off.extend_case and not off.extend_name and off.trim_case
+    assert AlignmentProjectionOptions(case_signal="on").for_targets(german)[0].extend_name
+    assert not AlignmentProjectionOptions(case_signal="off").for_targets(english)[0].extend_name
+    # in a projection: the unaligned capitalised neighbour is added only when capitals mark names
+    from dsbuild.project.alignment import AlignmentProjector
+    from dsbuild.project.inputs import prepare_pairs
+
+    s = src(["Fujimori", "came"], [(0, 1, "PER")])
+    prepared = prepare_pairs([s], [["vino", "Alberto", "Fuyimori", "Tanaka", "hoy"]])
+    views = [LinkViews(frozenset({(0, 2), (1, 0)}))]
+    on = AlignmentProjector(aligner=None, case_signal="on").project_aligned(prepared, views)
+    assert proj_range(on[0]) == [(1, 4)]
+    forced_off = AlignmentProjector(aligner=None, case_signal="off").project_aligned(prepared, views)
+    assert proj_range(forced_off[0]) == [(2, 3)]
