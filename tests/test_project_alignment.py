@@ -172,3 +172,40 @@ def test_capital_based_extensions_follow_the_target_language():
     assert proj_range(on[0]) == [(1, 4)]
     forced_off = AlignmentProjector(aligner=None, case_signal="off").project_aligned(prepared, views)
     assert proj_range(forced_off[0]) == [(2, 3)]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORDS = ["the", "The", "Union", "de", "la", "Parlamento", ",", "Koch", "x", "EU", "s", "'"]
+
+
+@st.composite
+def sentence_pairs(draw):
+    n = draw(st.integers(1, 9))
+    m = draw(st.integers(1, 9))
+    src_words = draw(st.lists(st.sampled_from(WORDS), min_size=n, max_size=n))
+    tgt_words = draw(st.lists(st.sampled_from(WORDS), min_size=m, max_size=m))
+    cuts = sorted(draw(st.sets(st.integers(0, n), max_size=6)) | {0, n})
+    spans = [(a, b, draw(st.sampled_from(["PER", "ORG"]))) for a, b in zip(cuts, cuts[1:]) if draw(st.booleans())]
+    pairs = st.tuples(st.integers(0, n - 1), st.integers(0, m - 1))
+    fwd = draw(st.sets(pairs, max_size=12))
+    rev = draw(st.sets(pairs, max_size=12))
+    options = AlignmentProjectionOptions(
+        split=draw(st.sampled_from(["best", "closure", "reject"])), collisions=draw(st.sampled_from(["trim", "drop"])),
+        copy_anchor=draw(st.booleans()), extend_name=draw(st.booleans()), ensemble=draw(st.booleans()))
+    return src(src_words, spans), tgt(tgt_words), LinkViews(frozenset(fwd | rev), frozenset(fwd & rev),
+                                                            frozenset(fwd), frozenset(rev)), options
+
+
+@settings(max_examples=300, deadline=None)
+@given(sentence_pairs(), st.sampled_from(["keep-partial", "reject"]))
+def test_any_alignment_gives_valid_non_overlapping_projections(case, policy):
+    s, t, views, options = case
+    proj = project_sentence(s, t, views, options, policy=policy)
+    check_accounting(proj)  # every span projected xor unprojected; target spans valid, no overlap
+    for k, n in proj.mapping.items():
+        assert proj.target.spans[n].label == s.spans[k].label
+        assert 0.0 <= proj.target.spans[n].score <= 1.0
+    if policy == "reject" and proj.unprojected:
+        assert proj.rejected == "unprojected_span" and not proj.target.spans

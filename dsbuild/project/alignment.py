@@ -470,9 +470,11 @@ def project_sentence(
                 b -= 1
             if a < b and not taken.intersection(range(a, b)):
                 cand.repairs.append("trim:collision")
-                a, b = _repair(sent, source.spans[cand.index], a, b - 1, opt, cand.repairs)
-                cand.start, cand.end = a, b + 1
-                cand.score = _confidence(sent, source.spans[cand.index], a, b)
+                ra, rb = _repair(sent, source.spans[cand.index], a, b - 1, opt, cand.repairs)
+                if not taken.intersection(range(ra, rb + 1)):  # repairs may extend: never into a placed span
+                    a, b = ra, rb + 1
+                cand.start, cand.end = a, b
+                cand.score = _confidence(sent, source.spans[cand.index], a, b - 1)
                 clash = set()
         if clash:
             other = next(c for c in placed if c.start < cand.end and cand.start < c.end)
@@ -504,6 +506,8 @@ def project_sentence(
 def _finish(sent: _Sentence, placed: list[_Candidate], unprojected: list[Unprojected], policy: SentencePolicy) -> Projection:
     source, target = sent.source, sent.target
     placed.sort(key=lambda c: (c.start, c.end))
+    for x, y in zip(placed, placed[1:]):  # guaranteed by the placement loop; a bug if it fails
+        assert x.end <= y.start, f"overlapping projections {x} {y} in {source.id}"
     spans = [target.span_from_tokens(c.start, c.end, source.spans[c.index].label, c.score) for c in placed]
     out_target = replace(target, spans=spans, meta=dict(target.meta))
     mapping = {c.index: n for n, c in enumerate(placed)}
