@@ -110,7 +110,25 @@ class LinkViews:
 
 @dataclass
 class AlignmentProjectionOptions:
-    """The span-projection rules (see the module docstring). Defaults are language-independent."""
+    """The span-projection rules (see the module docstring). Defaults are language-independent.
+
+    Attributes:
+        split: ``best`` | ``closure`` | ``reject`` for aligned tokens in separate groups.
+        weak_split: when no group has a strong link: ``best`` (most links, then longest words)
+            or ``closure``.
+        max_gap: longest run of tokens a group may bridge, and the reach of copy anchors and of
+            name-tail extension.
+        trim_punct, trim_foreign, trim_case, short_word: edge trimming (``short_word=0`` disables
+            the short-word rule).
+        trim_weak: also trim edge tokens linked one way to a span word that has a strong link
+            elsewhere (off: it cuts multi-word translations such as ``Reino Unido``).
+        copy_anchor, string_fallback: use the span's own words found in the target.
+        extend_case, extend_name: capital-based extensions; ``case_signal`` (``auto`` | ``on`` |
+            ``off``) and ``max_capital_rate`` decide whether capitals mark names in the target.
+        collisions: ``trim`` or ``drop`` the lower-confidence of two overlapping projections.
+        min_score: unproject spans whose confidence is lower.
+        ensemble: let directional / union / intersection alignments vote on each span.
+    """
 
     split: Literal["best", "closure", "reject"] = "best"
     max_gap: int = 3
@@ -137,6 +155,8 @@ class AlignmentProjectionOptions:
             raise ConfigError(f"collisions must be 'trim' or 'drop', not {self.collisions!r}")
         if self.max_gap < 0:
             raise ConfigError("max_gap must be >= 0")
+        if self.weak_split not in ("best", "closure"):
+            raise ConfigError(f"weak_split must be 'best' or 'closure', not {self.weak_split!r}")
         if self.case_signal not in ("auto", "on", "off"):
             raise ConfigError(f"case_signal must be 'auto', 'on' or 'off', not {self.case_signal!r}")
 
