@@ -3,13 +3,18 @@
 One call, usable without the CLI::
 
     from dsbuild import Example
-    from dsbuild.project import project
+    from dsbuild.project import parallel_text, project
 
     src = [Example.from_words("s1", ["I", "met", "Angela", "Merkel", "in", "Berlin", "."],
                               tags=["O", "O", "B-PER", "I-PER", "O", "B-LOC", "O"])]
-    report = project(src, ["Conocí a Angela Merkel en Berlín ."], src_lang="en", tgt_lang="es")
+    report = project(src, ["Conocí a Angela Merkel en Berlín."], src_lang="en", tgt_lang="es",
+                     aligner_options={"seed": 1, **parallel_text("en", "es")})
     report.examples[0].spans      # projected spans (labels, token and char offsets, confidence)
     report.counts                 # sentences kept / rejected, spans projected / unprojected by reason
+
+Statistical aligners learn from the text they align: give them parallel text
+(:func:`parallel_text`: the text shipped for the pair, or your own files), else a small batch
+aligns poorly.
 
 Methods are registered in :data:`dsbuild.registry.projectors` (``alignment`` here; ``markers``
 and ``constrained`` need a translation model) and share :class:`~dsbuild.project.base.Projection`.
