@@ -18,8 +18,9 @@ from typing import Any
 
 
 def default_cache_dir() -> Path:
-    """``$DSBUILD_CACHE/translations`` or ``~/.cache/dsbuild/translations``."""
-    base = os.environ.get("DSBUILD_CACHE") or Path.home() / ".cache" / "dsbuild"
+    """``$DSBUILD_CACHE/translations``, else ``$XDG_CACHE_HOME/dsbuild/translations`` (``~/.cache``)."""
+    base = os.environ.get("DSBUILD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
     return Path(base) / "translations"
 
 
