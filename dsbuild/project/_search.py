@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -85,6 +86,11 @@ class _Node:
     cache: CacheRef | None
     cache_len: int  # decoder inputs covered by ``cache`` (0 when none)
     first_slot: int = -1  # first slot this node places its next marker at (-1: its cursor)
+    upper: float | None = None  # a tighter admissible bound than ``bound`` (pruning only)
+
+    @property
+    def cap(self) -> float:
+        return self.bound if self.upper is None else min(self.bound, self.upper)
 
 
 @dataclass
@@ -94,7 +100,7 @@ class _State:
     nbest: list[Hypothesis] = field(default_factory=list)
     expansions: int = 0
     gave_up: bool = False
-    prefetched: dict[tuple[int, ...], tuple[int, int, RowResult]] = field(default_factory=dict)
+    prefetched: dict[tuple[int, ...], tuple[int, int, RowResult, bool]] = field(default_factory=dict)
     root_cache: CacheRef | None = None
 
     def threshold(self, n: int, margin: float = float("inf")) -> float:
@@ -265,7 +271,7 @@ class MarkerSearch:
                 per_round = self.expand_per_round if st.nbest else 1
                 while st.heap and taken < per_round:
                     node = st.heap[0][2]
-                    if node.bound <= thr or (self.heuristic and node.estimate <= thr):
+                    if node.cap <= thr or (self.heuristic and node.estimate <= thr):
                         heapq.heappop(st.heap)
                         continue
                     if st.expansions >= self.max_expansions:
@@ -296,12 +302,13 @@ class MarkerSearch:
             out.append(SearchResult(list(st.nbest), exact=not st.gave_up, expansions=st.expansions))
         return out
 
-    def _window_end(self, p: Problem, node: _Node, at_least: int = 0) -> int:
+    def _window_end(self, p: Problem, node: _Node, at_least: int = 0, window: int | None = -1) -> int:
         """Last slot a node's pass covers: all of the template for a node with every marker
         placed (its complete score needs it), else ``window`` tokens past its cursor."""
-        if len(node.slots) == 2 * p.n_pairs or self.window is None:
+        window = self.window if window == -1 else window
+        if len(node.slots) == 2 * p.n_pairs or window is None:
             return p.n
-        return min(p.n, max(node.cursor + self.window, at_least))
+        return min(p.n, max(node.cursor + window, at_least))
 
     def _row(self, p: Problem, node: _Node, end: int) -> Row:
         """The decoder row expanding ``node`` up to slot ``end``: its outputs predict the pending
@@ -327,44 +334,41 @@ class MarkerSearch:
         computing it, so a right guess turns ``2k + 1`` sequential rounds into one, and a wrong
         guess only costs rows. Exactness does not depend on the guess.
         """
-        start = self.scorer.start_id
         rows: list[Row] = []
-        owners: list[tuple[_State, tuple[int, ...], int]] = []
+        owners: list[tuple[_State, tuple[int, ...]]] = []
         for st, root in zip(states, roots):
             p = st.problem
             if p.n_pairs == 0 or root.cache is None:
                 continue
             st.root_cache = root.cache
-            seen: set[tuple[int, ...]] = set()
             for guess in _guess_placements(p, root, self.max_guesses, self.guess_min_logp):
-                for m in range(1, len(guess) + 1):
-                    slots = guess[:m]
-                    if slots in seen:
-                        continue
-                    seen.add(slots)
-                    labels = marked_labels(p, slots, self.open_ids, self.close_ids)
-                    # the node's labels stop right after its last marker
-                    cut = len(p.forced) + slots[-1] + sum(len(self.open_ids if i % 2 == 0 else self.close_ids) for i in range(m))
-                    L = 1 + len(p.forced) + slots[0]  # shared with the root pass: up to the first marker
-                    node = _Node(slots, slots[-1], labels[:cut], 0.0, 0, 0.0, root.cache, L)
-                    end = self._window_end(p, node, at_least=guess[m] if m < len(guess) else 0)
-                    row = self._row(p, node, end)
-                    rows.append(row)
-                    owners.append((st, slots, L, end))
+                # ONE row per guess: the fully marked template. Up to its next marker, its outputs
+                # are exactly those of every node along the guess (same prefix), so each of those
+                # nodes is expanded up to the slot of its next marker from this single pass.
+                node = _Node(guess, p.n, marked_labels(p, guess, self.open_ids, self.close_ids)[: -len(p.suffix) or None],
+                             0.0, 0, 0.0, root.cache, 1 + len(p.forced) + guess[0])
+                rows.append(self._row(p, node, p.n))
+                owners.append((st, guess))
         if not rows:
             return
         self.rounds += 1
-        for (st, slots, L, end), res in zip(owners, self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])):
-            st.prefetched[slots] = (L, end, res)
+        for (st, guess), res in zip(owners, self.scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])):
+            L = 1 + len(st.problem.forced) + guess[0]
+            for m in range(1, len(guess) + 1):
+                end = guess[m] if m < len(guess) else st.problem.n
+                st.prefetched.setdefault(guess[:m], (L, end, res, m < len(guess)))
         self.speculated_rows += len(rows)
 
     # ------------------------------------------------------------------ internals
     def _push(self, st: _State, node: _Node) -> None:
         heapq.heappush(st.heap, (-node.estimate, next(self._tie), node))
 
-    def _expand(self, st: _State, node: _Node, end: int, res: RowResult) -> None:
+    def _expand(self, st: _State, node: _Node, end: int, res: RowResult, partial: bool = False) -> None:
         """Use one pass over ``node`` (covering slots ``cursor..end``): score its pending marker
-        pieces, complete it, or create its children (and a continuation when ``end < n``)."""
+        pieces, complete it, or create its children (and a continuation when ``end < n``).
+
+        ``partial``: the pass is a longer sequence's that puts a marker at slot ``end``, so the
+        template token at ``end`` was not scored under this node's prefix."""
         p = st.problem
         L = node.cache_len if node.cache is not None else 0
         lp = res.target_logp  # lp[q] predicts full[L + q] (see _row)
@@ -408,11 +412,22 @@ class MarkerSearch:
                     return  # every later slot only adds negative terms: no continuation either
         if end < p.n:
             # the rest of the template from slot end + 1, continuing this pass's cache
-            labels = node.labels + p.content[node.cursor : end + 1]
-            bound = exact + running + lp[base + end - node.cursor]
-            if bound > thr:
-                estimate = bound + clean_rest[end + 1] if clean_rest else bound
-                cont = _Node(node.slots, end + 1, labels, bound, 0, estimate, res.cache, len(labels), first_slot=end + 1)
+            if partial:
+                # y_end was not scored under this prefix, but the marker pieces were: p(y_end) is
+                # at most 1 - p(marker pieces other than y_end), which keeps the bound admissible
+                y = p.content[end]
+                ids = {self.open_ids[0]: 0, self.close_ids[0]: 1}
+                mass = sum(math.exp(res.extra_logp[base + end - node.cursor][w]) for t, w in ids.items() if t != y)
+                labels = node.labels + p.content[node.cursor : end]
+                bound, cursor = exact + running, end  # exact score of ``labels``
+                upper = bound + math.log1p(-min(mass, 1.0 - 1e-12))
+            else:
+                labels = node.labels + p.content[node.cursor : end + 1]
+                bound, cursor = exact + running + lp[base + end - node.cursor], end + 1
+                upper = bound
+            if upper > thr:
+                estimate = upper + clean_rest[end + 1] if clean_rest else upper
+                cont = _Node(node.slots, cursor, labels, bound, 0, estimate, res.cache, len(labels), first_slot=end + 1, upper=upper)
                 if res.cache is None:
                     cont.cache_len = 0
                 self._push(st, cont)
@@ -428,7 +443,7 @@ class MarkerSearch:
         if pre is not None and st.expansions < self.max_expansions:
             child.cache, child.cache_len = st.root_cache, pre[0]
             st.expansions += 1
-            self._expand(st, child, pre[1], pre[2])
+            self._expand(st, child, pre[1], pre[2], partial=pre[3])
         else:
             self._push(st, child)
 

@@ -427,8 +427,27 @@ class ConstrainedProjector:
         if s.qc.get("search") == "joint":
             if len(s.nbest) <= 1 and len({sp.label for sp in s.source.spans}) <= 1:
                 return None
+            if len(s.nbest) == 1 and self._decisive_by_similarity(s):
+                return None
             return {self._char_span(s, h.slots[2 * t], h.slots[2 * t + 1]) for h in s.nbest for t in range(k)}
         return {self._char_span(s, h.slots[0], h.slots[1]) for hyps in s.per_span.values() for h in hyps}
+
+    def _decisive_by_similarity(self, s: _Sentence, margin: float = 0.5) -> bool:
+        """One placement whose spans string similarity alone assigns (names copied or
+        transliterated): the best assignment beats every other by ``margin``. Then the model's
+        span-pair scores are not needed (and not computed)."""
+        k = len(s.source.spans)
+        h = s.nbest[0]
+        spans = [self._char_span(s, h.slots[2 * t], h.slots[2 * t + 1]) for t in range(k)]
+        sim = [[C.similarity(s.source.span_text(s.source.spans[i]), s.target.text[a:b]) for (a, b) in spans] for i in range(k)]
+        if k > 6:
+            return False
+        totals = sorted((sum(sim[i][perm[i]] for i in range(k)) for perm in itertools.permutations(range(k))), reverse=True)
+        if len(totals) > 1 and totals[0] - totals[1] < margin:
+            return False
+        s.pair = {(i, spans[j]): sim[i][j] for i in range(k) for j in range(k)}
+        s.qc["assignment"] = "similarity"
+        return True
 
     def _pair_scores(self, work: Sequence[_Sentence]) -> None:
         """Score (source span, target span) pairs of every sentence in one batch: mean token
