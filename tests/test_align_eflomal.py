@@ -87,21 +87,23 @@ def test_extra_corpus_priors_are_cached_and_reused(tmp_path):
     with gzip.open(tgt_file, "wt", encoding="utf-8") as f:
         f.write("".join(" ".join(t) + "\n" for t in extra_tgt))
     cache = tmp_path / "cache"
-    first = EflomalAligner(extra_src=src_file, extra_tgt=tgt_file, cache_dir=cache, **FAST)
+    first = EflomalAligner(extra_src=src_file, extra_tgt=tgt_file, use_priors=True, cache_dir=cache, **FAST)
     out1 = first.align(test_src, test_tgt)
     assert len(out1) == 20  # the extra pairs are not in the output
     facts = first.describe()["extra_corpus"]
     assert facts["priors_reused"] is False and facts["pairs_used"] == 400 and facts["mode"] == "priors"
     assert list((cache / "eflomal-priors").glob("*.priors.gz"))
     # a new aligner (new process, say) on the same corpus reuses the priors and gives the same links
-    second = EflomalAligner(extra_src=[" ".join(s) for s in extra_src], extra_tgt=extra_tgt, cache_dir=cache, **FAST)
+    second = EflomalAligner(extra_src=[" ".join(s) for s in extra_src], extra_tgt=extra_tgt, use_priors=True,
+                            cache_dir=cache, **FAST)
     out2 = second.align(test_src, test_tgt)
     assert second.describe()["extra_corpus"]["priors_reused"] is True
     assert out2 == out1
     # aligning one more small set reuses the in-memory priors
     assert len(second.align(test_src[:3], test_tgt[:3])) == 3
     # different normalisation -> different cache key
-    third = EflomalAligner(extra_src=src_file, extra_tgt=tgt_file, cache_dir=cache, lowercase=False, **FAST)
+    third = EflomalAligner(extra_src=src_file, extra_tgt=tgt_file, cache_dir=cache, lowercase=False, use_priors=True,
+                           **FAST)
     third.align(test_src[:2], test_tgt[:2])
     assert third.describe()["extra_corpus"]["priors_reused"] is False
 
@@ -109,7 +111,7 @@ def test_extra_corpus_priors_are_cached_and_reused(tmp_path):
 def test_extra_corpus_joint_mode(tmp_path):
     test_src, test_tgt = _shipped(15)
     extra_src, extra_tgt = _shipped(200, start=15)
-    a = EflomalAligner(extra_src=extra_src, extra_tgt=extra_tgt, use_priors=False, cache_dir=tmp_path, **FAST)
+    a = EflomalAligner(extra_src=extra_src, extra_tgt=extra_tgt, cache_dir=tmp_path, **FAST)  # joint by default
     out = a.align(test_src, test_tgt)
     assert len(out) == 15 and a.describe()["extra_corpus"]["mode"] == "joint"
     assert out == EflomalAligner(extra_src=extra_src, extra_tgt=extra_tgt, use_priors=False, cache_dir=tmp_path,
