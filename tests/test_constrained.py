@@ -185,3 +185,17 @@ def test_over_long_sentence_is_rejected_not_truncated(projector):
     long_src = Example.from_words("L", words, token_spans=[(1, 2, "X")])
     p = projector.project([long_src], [" ".join(words)], src_lang="en", tgt_lang="xx")[0]
     assert p.rejected == "too_long" and "split the text" in p.qc["reject_detail"]
+
+
+def test_with_the_hf_seq2seq_translator(random_marian_path):
+    """The registered transformers backend drives both projectors (template translation, model,
+    tokenizer, language codes); every span ends projected or with a reason."""
+    from dsbuild.project.markers import MarkerProjector
+    from dsbuild.registry import translators
+
+    mt = translators.get("hf-seq2seq")(str(random_marian_path), beam_size=2, max_new_tokens=12, cache=False, progress=False)
+    out = ConstrainedProjector(mt, nbest=2).project(SOURCES, src_lang="en", tgt_lang="de")
+    for p in out:
+        assert p.qc["template"] == "translated" and _accounted(p)
+    for p in MarkerProjector(mt).project(SOURCES, src_lang="en", tgt_lang="de"):
+        assert _accounted(p) and (p.rejected is None or p.unprojected)
