@@ -3,10 +3,15 @@
 Model: the tiny Marian model trained on the synthetic language pair (dsbuild.synthetic; trained and
 cached on first use). Sentences: held-out synthetic sentences with their labelled spans.
 
-Fairness: the same translator object (same beam size, same batch size, same length limits)
-makes the plain translation and the constrained pipeline's template; the template translation is
-counted in the constrained time. Both are timed in the same process, alternating, best of
-``--repeats`` each.
+Fairness: the same translator object (dsbuild's ``hf-seq2seq`` backend with its translation cache
+OFF; same beam size, same batch size, same length limits) makes the plain translation and the
+constrained pipeline's template; the template translation is counted in the constrained time.
+Both are timed in the same process, alternating, best of ``--repeats`` each. The projector
+searches ``--search-batch`` sentences together (its own batching, default 128).
+
+Reading the two ratios: the pipeline = template translation + projection, so its ratio to the
+plain translation is 1 + (projection / translation) by construction; the projection ratio is
+what the search adds on top of the translation a translate-train build makes anyway.
 
 Printed figures:
   * plain translation time;
