@@ -71,8 +71,9 @@ class Hypothesis:
 @dataclass
 class SearchResult:
     nbest: list[Hypothesis]
-    exact: bool  # False when the budget ran out before the search space was exhausted
+    exact: bool  # proven optimal: not given up, and no heuristic pruning
     expansions: int
+    gave_up: bool = False  # the budget ran out before the search space was exhausted
 
 
 @dataclass
@@ -299,7 +300,8 @@ class MarkerSearch:
         for st in states:
             if st.gave_up:
                 log.debug("search gave up after %d expansions", st.expansions)
-            out.append(SearchResult(list(st.nbest), exact=not st.gave_up, expansions=st.expansions))
+            # the heuristic bound prunes by an estimate: its result is never proven
+            out.append(SearchResult(list(st.nbest), exact=not st.gave_up and not self.heuristic, expansions=st.expansions, gave_up=st.gave_up))
         return out
 
     def _window_end(self, p: Problem, node: _Node, at_least: int = 0, window: int | None = -1) -> int:

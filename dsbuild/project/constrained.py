@@ -293,11 +293,11 @@ class ConstrainedProjector:
             fallback: list[tuple[_Sentence, int]] = []
             for s, res in zip(work, results):
                 s.qc.update(search="joint", exact=res.exact, expansions=res.expansions)
-                if res.nbest and res.exact:
+                if res.nbest and not res.gave_up:
                     s.nbest = res.nbest
                 else:
                     s.qc["search"] = "per-span"
-                    s.qc["joint_gave_up"] = not res.exact
+                    s.qc["joint_gave_up"] = res.gave_up
                     s.nbest = res.nbest  # kept as a last resort
                     fallback += [(s, k) for k in range(len(s.source.spans))]
             if fallback:
