@@ -657,12 +657,14 @@ def _best_assignment(k: int, score: Any) -> tuple[list[int], float]:
             if total > best + 1e-12:
                 best_perm, best = list(perm), total
         return best_perm, best
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment
-
-    m = np.array([[score(i, j) for j in range(k)] for i in range(k)])
-    rows, cols = linear_sum_assignment(-m)
-    perm = [0] * k
-    for r, c in zip(rows, cols):
-        perm[r] = int(c)
-    return perm, float(m[rows, cols].sum())
+    # many spans: greedy on the best remaining pair (no extra dependency; exact up to 6 spans)
+    pairs = sorted(((score(i, j), i, j) for i in range(k) for j in range(k)), key=lambda x: (-x[0], x[1], x[2]))
+    perm = [-1] * k
+    used: set[int] = set()
+    total = 0.0
+    for value, i, j in pairs:
+        if perm[i] < 0 and j not in used:
+            perm[i] = j
+            used.add(j)
+            total += value
+    return perm, total
