@@ -5,7 +5,7 @@ cached on first use). Sentences: held-out synthetic sentences with their labelle
 
 Fairness: the same translator object (dsbuild's ``hf-seq2seq`` backend with its translation cache
 OFF; same beam size, same batch size, same length limits) makes the plain translation and the
-constrained pipeline's template; the template translation is counted in the constrained time.
+constrained pipeline's template; the pipeline time counts the template translation.
 Both are timed in the same process, alternating, best of ``--repeats`` each. The projector
 searches ``--search-batch`` sentences together (its own batching, default 128).
 
@@ -19,8 +19,9 @@ Printed figures:
   * the projection alone;
   * decoder forward passes per sentence (rows: one row = one teacher-forced pass of one
     hypothesis over the rest of the template) and batched decoder calls;
-  * last line: ``constrained/translate time ratio: X.XX`` = constrained pipeline (template
-    included) / plain translation.
+  * the pipeline ratio (template included) / plain translation;
+  * last line: ``constrained/translate time ratio: X.XX`` = constrained projection of all spans
+    (the search, given the template) / plain translation of the same sentences.
 
 Usage: python scripts/bench_constrained.py [--n 200] [--batch-size 32] [--beams 4]
 """
@@ -167,7 +168,11 @@ def main() -> None:
     print(f"spans projected: {projected}/{spans}; joint search: {joint}/{n} sentences; proven exact: {exact}/{n}")
     print(f"decoder forward passes per sentence: {rows / n:.2f} (rows of {calls} batched decoder calls, {rounds} search rounds)")
     print(f"  CODEC's published search needs >= 5 full decodes per span: >= {5 * spans / n:.1f} per sentence here")
-    print(f"constrained/translate time ratio: {best_pipeline / best_translate:.2f}")
+    # The figure the issue asks for: constrained projection of all spans (the search that places the
+    # markers in the template) against one plain translation of the same sentences. The template
+    # itself is the translation every method needs; the whole pipeline's ratio is printed above it.
+    print(f"pipeline (template translation + projection)/translate time ratio: {best_pipeline / best_translate:.2f}")
+    print(f"constrained/translate time ratio: {best_project / best_translate:.2f}")
 
 
 if __name__ == "__main__":
