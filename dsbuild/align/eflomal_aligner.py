@@ -56,6 +56,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dsbuild._optional import require
 from dsbuild.align.base import Alignment
 from dsbuild.align.checks import Normalization, check_pairs, check_same_count, pair_problems
 from dsbuild.align.symmetrize import METHODS, Link, symmetrize
@@ -276,7 +277,7 @@ class EflomalAligner:
 
     def _load_or_train_priors(self) -> Any:
         """Priors from the extra corpus: from memory, from the disk cache, or trained now."""
-        import eflomal
+        eflomal = require("eflomal", extra="aligners", purpose="the eflomal aligner")
 
         if self._priors is not None:
             return self._priors
@@ -481,7 +482,7 @@ def _seed_bytes(seed: int) -> bytes:
 
 
 def _find_binary() -> Path:
-    import eflomal
+    eflomal = require("eflomal", extra="aligners", purpose="the eflomal aligner")
 
     candidate = Path(eflomal.__file__).parent / "bin" / "eflomal"
     if candidate.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dsbuild._optional import require
 from dsbuild.registry import tokenizers
 from dsbuild.spans import Token
 from dsbuild.tokenize.base import locate_tokens
@@ -19,11 +20,11 @@ class MosesTokenizer:
     name = "moses"
 
     def __init__(self, lang: str = "en", aggressive_dash_splits: bool = False) -> None:
-        from sacremoses import MosesTokenizer as _Moses  # lazy: optional dependency
+        sacremoses = require("sacremoses", extra="tokenizers", purpose="the moses tokenizer")
 
         self.lang = lang
         self.aggressive_dash_splits = aggressive_dash_splits
-        self._moses = _Moses(lang=lang)
+        self._moses = sacremoses.MosesTokenizer(lang=lang)
 
     def tokenize(self, text: str) -> list[Token]:
         pieces = self._moses.tokenize(text, escape=False, aggressive_dash_splits=self.aggressive_dash_splits)
@@ -34,7 +35,6 @@ class MosesTokenizer:
         return self._moses.tokenize(text, escape=False, aggressive_dash_splits=self.aggressive_dash_splits)
 
     def describe(self) -> dict[str, Any]:
-        import sacremoses
-
+        sacremoses = require("sacremoses", extra="tokenizers", purpose="the moses tokenizer")
         return {"name": self.name, "lang": self.lang, "aggressive_dash_splits": self.aggressive_dash_splits,
                 "sacremoses": getattr(sacremoses, "__version__", "unknown")}
