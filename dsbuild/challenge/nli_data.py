@@ -12,7 +12,6 @@ so the builder records it as a reject.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dsbuild.errors import InputError
+from dsbuild.io.jsonl import iter_json_objects
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +94,7 @@ def _read_local(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             if suffix in (".jsonl", ".json"):
-                for lineno, raw in enumerate(fh, start=1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        obj = json.loads(raw)
-                    except json.JSONDecodeError as err:
-                        raise InputError(f"invalid JSON ({err.msg})", source=path, line=lineno,
-                                         hint="each line must be one JSON object with premise, hypothesis and label") from None
-                    if not isinstance(obj, dict):
-                        raise InputError("line is not a JSON object", source=path, line=lineno)
-                    out.append((lineno, obj))
+                out.extend(iter_json_objects(path, hint="each line must be one JSON object with premise, hypothesis and label"))
             else:
                 delim = "," if suffix == ".csv" else "\t"
                 reader = csv.DictReader(fh, delimiter=delim, quoting=csv.QUOTE_MINIMAL if delim == "," else csv.QUOTE_NONE)

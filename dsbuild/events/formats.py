@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dsbuild.errors import InputError
+from dsbuild.io.jsonl import iter_json_objects
 from dsbuild.events.schema import (
     Argument, Event, EventRecord, Mention, Schema, fix_key, load_schema, normalise_entity_type,
     normalise_event_type, normalise_role,
@@ -59,13 +60,7 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for obj in data:
             yield 0, obj
         return
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if raw.strip():
-            try:
-                yield lineno, json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno,
-                                 hint="one JSON object per line") from None
+    yield from iter_json_objects(path, hint="one event record (a JSON object) per line")
 
 
 def read_events(path: str | Path, *, schema: Schema | None = None, lang: str = "") -> list[EventRecord]:

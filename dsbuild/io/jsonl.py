@@ -14,7 +14,7 @@ A missing ``id`` becomes ``FILESTEM-N``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +38,34 @@ def read_jsonl(
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
     examples: list[Example] = []
-    for lineno, raw in _numbered_lines(path):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno,
-                             hint="each line must be one JSON object") from None
-        if not isinstance(obj, dict):
-            raise InputError("line is not a JSON object", source=path, line=lineno, hint="each line must be one JSON object")
+    for lineno, obj in iter_json_objects(path):
         try:
             examples.append(_example(obj, f"{path.stem}-{len(examples)}", scheme, label_names, tokens_key, tags_key,
                                      {"source": str(path), "line": lineno}, allow_overlap))
         except InputError as err:
             raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
     return examples
+
+
+def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JSON object") -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Invalid UTF-8, invalid JSON and lines that are not objects raise :class:`InputError` naming
+    the file and line; ``hint`` says what a line should hold.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=path, hint="check the path")
+    for lineno, raw in _numbered_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno, hint=hint) from None
+        if not isinstance(obj, dict):
+            raise InputError("line is not a JSON object", source=path, line=lineno, hint=hint)
+        yield lineno, obj
 
 
 def _example(obj: dict[str, Any], default_id: str, scheme: Scheme, label_names: Sequence[str] | None,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dsbuild.errors import ConfigError, InputError
+from dsbuild.io.jsonl import iter_json_objects
 from dsbuild.registry import translators
 
 _LANG_COLUMNS = ("tgt_lang", "lang", "language")
@@ -146,20 +147,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """``(line, row)`` pairs from JSONL, CSV, TSV or Parquet."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        rows = []
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"not valid JSON: {err.msg}", source=path, line=n,
-                                     hint="one JSON object per line") from None
-                if not isinstance(row, dict):
-                    raise InputError("a line must hold a JSON object", source=path, line=n)
-                rows.append((n, row))
-        return rows
+        return list(iter_json_objects(path, hint="one JSON object per line, with the key and target columns"))
     if suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
