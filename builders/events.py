@@ -25,7 +25,7 @@ from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reje
 from dsbuild.config import option
 from dsbuild.errors import ConfigError
 from dsbuild.events.formats import Loss, read_events, record_to_raw
-from dsbuild.events.markup import load_markup_records
+from dsbuild.events.markup import load_markup_records, plain_tokens
 from dsbuild.events.project import ProjectedRecord, group_projected, project_records
 from dsbuild.events.schema import DATA_DIR, EventRecord, load_schema
 from dsbuild.events.validate import apply_policy, validate_record
@@ -118,19 +118,11 @@ class Events(Builder):
         self.rejects: list[Reject] = []
         kept = self._subsample(self._validate(records))
         with ctx.timer("translate"):
-            translations = self._translate(kept, given, ctx)
-        for rec, text in zip(kept, translations):
-            if text is None:
-                self.rejects.append(Reject(rec.id, "no-translation", f"no given {o.target_lang} translation for this id",
-                                           record_to_raw(rec)))
-        kept, translations = [r for r, t in zip(kept, translations) if t is not None], [t for t in translations if t is not None]
+            kept, translations = self._translated(kept, given, ctx)
         with ctx.timer("project"):
-            projector = projectors.get(o.method)(**o.projector_options)
-            self.projected = project_records(kept, translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
+            self.projected = self._project(kept, translations, ctx)
         if o.segment_size:  # translate and project sentences, then form segments on both sides
             self.projected = group_projected(self.projected, o.segment_size)
-        describe = getattr(projector, "describe", None)
-        _record_model(ctx, f"projector:{o.method}", "projector", describe() if callable(describe) else o.projector_options)
         ctx.facts.update(self._facts())
         ctx.quality["structure"] = {kind: {"input": ctx.facts["structure_in"].get(kind, 0),
                                            "output": ctx.facts["structure_out"].get(kind, 0)}
@@ -144,7 +136,7 @@ class Events(Builder):
         ctx.add_input(EXAMPLES, role="shipped examples (en records + eu translations)", license="CC0-1.0")
         items = yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
         sources, _ = load_markup_records(items, o.source_lang)
-        given = {it["id"]: " ".join(_plain(it[o.target_lang])) for it in items if o.target_lang in it}
+        given = {it["id"]: " ".join(plain_tokens(it[o.target_lang])) for it in items if o.target_lang in it}
         return sources, given
 
     def _validate(self, records: list[EventRecord]) -> list[EventRecord]:
@@ -176,6 +168,31 @@ class Events(Builder):
                 self.rejects.append(Reject(rec.id, "over-budget", f"subsample of {o.budget} {o.budget_unit} (seed {o.seed})",
                                            record_to_raw(rec)))
         return [r for i, r in enumerate(records) if i in chosen]
+
+    def _translated(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext
+                    ) -> tuple[list[EventRecord], list[str]]:
+        """Records that have a translation, with it; the others become ``no-translation`` rejects."""
+        translations = self._translate(records, given, ctx)
+        for rec, text in zip(records, translations):
+            if text is None:
+                self.rejects.append(Reject(rec.id, "no-translation", f"no given {self.options.target_lang} translation "
+                                           "for this id", record_to_raw(rec)))
+        pairs = [(r, t) for r, t in zip(records, translations) if t is not None]
+        return [r for r, _ in pairs], [t for _, t in pairs]
+
+    def _project(self, records: list[EventRecord], translations: list[str], ctx: BuildContext) -> list[ProjectedRecord]:
+        o = self.options
+        projector = projectors.get(o.method)(**o.projector_options)
+        projected = project_records(records, translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
+        describe = getattr(projector, "describe", None)
+        settings = describe() if callable(describe) else dict(o.projector_options)
+        _record_model(ctx, f"projector:{o.method}", "projector", settings)
+        seed = (settings.get("aligner") or {}).get("seed") if isinstance(settings.get("aligner"), dict) else None
+        if seed is not None:
+            ctx.add_seed("aligner", seed)
+        if o.budget:
+            ctx.add_seed("subsample", o.seed)
+        return projected
 
     def _translate(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext) -> list[str | None]:
         """One translation per record; ``None`` where a given translation is missing (a reject)."""
@@ -253,19 +270,6 @@ def _record_model(ctx: BuildContext, name: str, kind: str, description: dict[str
     """Record a component in provenance with its revision and parameters."""
     params = {k: v for k, v in description.items() if k not in ("name", "revision", "kind")}
     ctx.add_model(name, kind=kind, revision=description.get("revision"), **params)
-
-
-def _plain(markup: str) -> list[str]:
-    """Tokens of a marked-up sentence without the markup."""
-    from dsbuild.events.markup import parse_markup
-
-    return parse_markup("plain", markup, types={k: "X" for k in _ids(markup)}).tokens
-
-
-def _ids(markup: str) -> set[str]:
-    import re
-
-    return set(re.findall(r"\|([A-Za-z0-9_]+)\+?(?::[A-Za-z_\-:]+)?\]", markup))
 
 
 __all__ = ["Events", "EventsOptions", "Loss"]

@@ -169,3 +169,12 @@ def test_markup_errors():
         parse_markup("m", "[Ana|E1:PERSON] and [Jon|E1:PERSON]")
     with pytest.raises(InputError, match="unparsed markup"):
         parse_markup("m", "[Ana E1:PERSON] ran")
+
+
+def test_plain_tokens_strip_markup_and_match_the_parsed_tokens(shipped):
+    from dsbuild.events.markup import plain_tokens
+
+    items = yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
+    for item, gold in zip(items, shipped[1]):
+        assert plain_tokens(item["eu"]) == gold.tokens
+    assert plain_tokens("[Called|T1:Contact_Phone-Write] [him|E1:PERSON] [up|T1+] .") == ["Called", "him", "up", "."]

@@ -68,6 +68,11 @@ def parse_markup(record_id: str, sentence: str, arguments: dict[str, list[str]] 
     return EventRecord(record_id, tokens, entities, events, lang=lang)
 
 
+def plain_tokens(sentence: str) -> list[str]:
+    """The tokens of a marked-up sentence with the markup removed."""
+    return _GROUP.sub(lambda m: m.group(1), sentence).split()
+
+
 def mention_types(rec: EventRecord) -> dict[str, str]:
     """``{id: type}`` for every mention of a record (to parse its translation with ``types=``)."""
     out = {e.id: e.type for e in rec.entities}
