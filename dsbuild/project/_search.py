@@ -527,17 +527,27 @@ def _guess_placements(p: Problem, root: RowResult, max_guesses: int, min_logp: f
         return math.log1p(-min(math.exp(lp[j]), 1 - 1e-9))
 
     need = 2 * p.n_pairs
+    skip = {j: skip_cost(j) for j in cands}
     found: list[tuple[float, tuple[int, ...]]] = []
 
+    def cutoff() -> float:
+        """Score of the ``max_guesses``-th best pattern so far (every term is <= 0, so a partial
+        pattern scoring below it cannot finish among the best: pruned, the result unchanged)."""
+        if len(found) < max_guesses:
+            return float("-inf")
+        return sorted(found, key=lambda x: (-x[0], x[1]))[max_guesses - 1][0]
+
     def rec(i: int, placed: tuple[int, ...], score: float) -> None:
-        if len(placed) > need:
+        # too many markers, too few candidates left (each takes at most two), or hopeless score
+        if len(placed) > need or len(placed) + 2 * (len(cands) - i) < need or score < floor[0]:
             return
         if i == len(cands):
             if len(placed) == need:
                 found.append((score, placed))
+                floor[0] = cutoff()
             return
         j = cands[i]
-        rec(i + 1, placed, score + skip_cost(j))
+        rec(i + 1, placed, score + skip[j])
         if len(placed) % 2 == 0:
             if j in p.open_slots and j < p.n:
                 rec(i + 1, placed + (j,), score + lp[j])
@@ -546,6 +556,7 @@ def _guess_placements(p: Problem, root: RowResult, max_guesses: int, min_logp: f
             if j in p.open_slots and j < p.n:
                 rec(i + 1, placed + (j, j), score + lp[j])
 
+    floor = [float("-inf")]
     rec(0, (), 0.0)
     found.sort(key=lambda x: (-x[0], x[1]))
     return [g for _, g in found[:max_guesses]]

@@ -134,7 +134,8 @@ class Seq2SeqScorer:
         self._target_memo: dict[tuple[str | None, str], tuple[list[int], list[int], list[int]]] = {}
         self.forward_calls = 0
         self.forward_rows = 0
-        self._cross: dict[int, list[tuple[Any, Any]]] = {}
+        #: encoder row -> (cross-attention (keys, values) batch tensors per layer, row in them)
+        self._cross: dict[int, tuple[list[tuple[Any, Any]], int]] = {}
         self._enc_states: list[Any] = []
         self._enc_len: list[int] = []
 
@@ -279,24 +280,14 @@ class Seq2SeqScorer:
             self_data = self._gather_cache(cached, clens, C, n_layers)
         # Cross-attention keys/values: reuse when every row's source was seen before.
         have_cross = all(row.enc in self._cross for row in rows)
-        S = max(self._enc_len[row.enc] for row in rows)
-        enc_mask = torch.zeros((n, S), dtype=torch.long, device=dev)
-        for r, row in enumerate(rows):
-            enc_mask[r, : self._enc_len[row.enc]] = 1
+        enc_lens = torch.tensor([self._enc_len[row.enc] for row in rows], device=dev)
+        S = int(enc_lens.max())
+        enc_mask = (torch.arange(S, device=dev)[None, :] < enc_lens[:, None]).long()
         cross_data = None
         if have_cross:
-            cross_data = []
-            for layer in range(n_layers):
-                k0 = self._cross[rows[0].enc][layer][0]
-                keys = torch.zeros((n, k0.shape[0], S, k0.shape[2]), dtype=k0.dtype, device=dev)
-                values = torch.zeros_like(keys)
-                for r, row in enumerate(rows):
-                    k, v = self._cross[row.enc][layer]
-                    keys[r, :, : k.shape[1]] = k
-                    values[r, :, : v.shape[1]] = v
-                cross_data.append((keys, values))
-            d_model = self._enc_states[rows[0].enc].shape[-1] if self._enc_states[rows[0].enc] is not None else k0.shape[0] * k0.shape[2]
-            enc_hidden = torch.zeros((1, 1, 1), dtype=self.dtype, device=dev).expand(n, S, d_model)
+            cross_data = self._gather_cross(rows, S, n_layers)
+            k0 = cross_data[0][0]
+            enc_hidden = torch.zeros((1, 1, 1), dtype=self.dtype, device=dev).expand(n, S, k0.shape[1] * k0.shape[3])
         else:
             first = next(self._enc_states[row.enc] for row in rows)
             enc_hidden = torch.zeros((n, S, first.shape[-1]), dtype=first.dtype, device=dev)
@@ -329,26 +320,29 @@ class Seq2SeqScorer:
         hidden = out.last_hidden_state  # (n, F, d)
         new_cache = out.past_key_values
         if not have_cross:
+            cross_layers = [(layer.keys, layer.values) for layer in new_cache.cross_attention_cache.layers]
             for r, row in enumerate(rows):
                 if row.enc not in self._cross:
-                    L = self._enc_len[row.enc]
-                    self._cross[row.enc] = [
-                        (layer.keys[r, :, :L], layer.values[r, :, :L]) for layer in new_cache.cross_attention_cache.layers
-                    ]
+                    # a reference into this call's batch tensors: later calls gather whole groups at once
+                    self._cross[row.enc] = (cross_layers, r)
         # positions of a re-fed prefix carry no wanted target
-        target_rows = []
+        # log-probs only where a row wants them: its new tokens (not padding, not a re-fed prefix)
+        positions_wanted: list[int] = []
+        targets_wanted: list[int] = []
         for r, row in enumerate(rows):
             off = len(fed[r]) - len(row.fed)
-            t = [self.pad_id] * off + list(row.targets)
-            target_rows.append(t + [self.pad_id] * (F - len(t)))
-        targets = torch.tensor(target_rows, dtype=torch.long, device=dev)
-        target_lp, extra_lp = self._log_probs(hidden, targets, list(extra_ids))
+            positions_wanted.extend(range(r * F + off, r * F + off + len(row.fed)))
+            targets_wanted.extend(row.targets)
+        d = hidden.shape[-1]
+        picked = hidden.reshape(n * F, d)[torch.tensor(positions_wanted, dtype=torch.long, device=dev)]
+        targets = torch.tensor(targets_wanted, dtype=torch.long, device=dev)
+        target_lp, extra_lp = self._log_probs(picked, targets, list(extra_ids))
         results = []
         batch_layers = [(layer.keys, layer.values) for layer in new_cache.self_attention_cache.layers]
         target_lp = target_lp.tolist()
         extra_lp = extra_lp.tolist()
+        at = 0
         for r, row in enumerate(rows):
-            off = len(fed[r]) - len(row.fed)
             m = len(row.fed)
             res_cache = None
             if keep_cache and self.use_cache:
@@ -357,11 +351,12 @@ class Seq2SeqScorer:
                 res_cache = CacheRef(batch_layers, r, start, clen + len(fed[r]))
             results.append(
                 RowResult(
-                    target_logp=target_lp[r][off : off + m],
-                    extra_logp=extra_lp[r][off : off + m] if extra_ids else [[] for _ in range(m)],
+                    target_logp=target_lp[at : at + m],
+                    extra_logp=extra_lp[at : at + m] if extra_ids else [[] for _ in range(m)],
                     cache=res_cache,
                 )
             )
+            at += m
         return results
 
     def _gather_cache(self, cached: Sequence[CacheRef | None], clens: Sequence[int], C: int, n_layers: int) -> list[tuple[Any, Any]]:
@@ -399,29 +394,59 @@ class Seq2SeqScorer:
                 out[layer][1][out_rows] = values[src_rows[:, None], :, t_idx].permute(0, 2, 1, 3)
         return out
 
-    def _log_probs(self, hidden: Any, targets: Any, extra_ids: list[int]) -> tuple[Any, Any]:
-        """log p(target) and log p(extra ids) at every position, in chunks over positions."""
+    def _gather_cross(self, rows: Sequence[Row], S: int, n_layers: int) -> list[tuple[Any, Any]]:
+        """Cross-attention keys/values of the rows' sources, ``(rows, heads, S, head_dim)``.
+
+        Each source's keys/values live in the batch tensors of the call that first used it; rows
+        are grouped by those tensors and each group is copied with one indexed gather per layer
+        (per-row copies cost more than the decoder itself on small models). Positions past a
+        source's length are masked (``encoder_attention_mask``), whatever they hold.
+        """
         torch = self.torch
-        n, F, d = hidden.shape
-        flat = hidden.reshape(n * F, d)
-        flat_t = targets.reshape(n * F)
-        vocab = self.lm_head.weight.shape[0]
+        groups: dict[int, list[int]] = {}
+        for r, row in enumerate(rows):
+            groups.setdefault(id(self._cross[row.enc][0]), []).append(r)
+        k0 = self._cross[rows[0].enc][0][0][0]
+        shape = (len(rows), k0.shape[1], S, k0.shape[3])
+        out = [(torch.zeros(shape, dtype=k0.dtype, device=k0.device), torch.zeros(shape, dtype=k0.dtype, device=k0.device))
+               for _ in range(n_layers)]
+        for members in groups.values():
+            layers = self._cross[rows[members[0]].enc][0]
+            src_rows = torch.tensor([self._cross[rows[r].enc][1] for r in members], device=k0.device)
+            out_rows = torch.tensor(members, device=k0.device)
+            width = min(S, layers[0][0].shape[2])
+            for layer in range(n_layers):
+                keys, values = layers[layer]
+                out[layer][0][out_rows, :, :width] = keys[src_rows, :, :width]
+                out[layer][1][out_rows, :, :width] = values[src_rows, :, :width]
+        return out
+
+    def _log_probs(self, hidden: Any, targets: Any, extra_ids: list[int]) -> tuple[Any, Any]:
+        """log p(target) and log p(extra ids) for ``hidden`` ``(positions, d)``, in chunks of positions."""
+        torch = self.torch
+        P = hidden.shape[0]
+        weight = self.lm_head.weight
+        vocab = weight.shape[0]
+        # the output bias (Marian's final_logits_bias) is added inside the matmul (one kernel)
+        bias = getattr(self.lm_head, "bias", None)
+        if self.logits_bias is not None:
+            extra_bias = self.logits_bias.reshape(-1)[:vocab]
+            bias = extra_bias if bias is None else bias + extra_bias
         step = max(1, _LOGITS_CHUNK_ELEMENTS // max(vocab, 1))
-        t_out = torch.empty(n * F, dtype=hidden.dtype, device=hidden.device)
-        e_out = torch.empty((n * F, len(extra_ids)), dtype=hidden.dtype, device=hidden.device)
+        t_out = torch.empty(P, dtype=hidden.dtype, device=hidden.device)
+        e_out = torch.empty((P, len(extra_ids)), dtype=hidden.dtype, device=hidden.device)
         extra = torch.tensor(extra_ids, dtype=torch.long, device=hidden.device)
         with torch.inference_mode():
-            for s in range(0, n * F, step):
-                logits = self.lm_head(flat[s : s + step])
-                if self.logits_bias is not None:
-                    logits = logits + self.logits_bias.reshape(-1)[: logits.shape[-1]]
+            for s in range(0, P, step):
+                x = hidden[s : s + step]
+                logits = torch.addmm(bias, x, weight.t()) if bias is not None else x @ weight.t()
                 if self.pad_id is not None:
                     logits[:, self.pad_id] = float("-inf")  # never an output token (as in generation)
                 lse = torch.logsumexp(logits, dim=-1)
-                t_out[s : s + step] = logits.gather(1, flat_t[s : s + step, None]).squeeze(1) - lse
+                t_out[s : s + step] = logits.gather(1, targets[s : s + step, None]).squeeze(1) - lse
                 if len(extra_ids):
                     e_out[s : s + step] = logits[:, extra] - lse[:, None]
-        return t_out.reshape(n, F), e_out.reshape(n, F, len(extra_ids))
+        return t_out, e_out
 
 
 def _position_lookup(decoder: Any) -> Callable[[Any], Any] | None:
