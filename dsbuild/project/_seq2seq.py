@@ -182,24 +182,30 @@ class Seq2SeqScorer:
     # ------------------------------------------------------------------ encoder
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> list[int]:
         """Encode sources; returns their encoder-row indices for :class:`Row.enc`."""
-        torch = self.torch
         self._set_langs()
-        out: list[int] = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ids = self.tokenizer([self.source_prefix + t for t in texts], truncation=True)["input_ids"]
+        return self.encode_ids(ids, batch_size)
+
+    def encode_ids(self, ids: Sequence[Sequence[int]], batch_size: int = 64) -> list[int]:
+        """Encode sources given as token ids (e.g. from :meth:`source_ids`, so that a caller who
+        already tokenised them does not pay twice); returns their encoder-row indices."""
+        torch = self.torch
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         rows: dict[int, int] = {}
+        pad = self.pad_id if self.pad_id is not None else 0
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            batch = self.tokenizer([self.source_prefix + texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
+            width = max(len(ids[i]) for i in idx)
+            input_ids = torch.tensor([list(ids[i]) + [pad] * (width - len(ids[i])) for i in idx], dtype=torch.long, device=self.device)
+            lengths = [len(ids[i]) for i in idx]
+            mask = (torch.arange(width, device=self.device)[None, :] < torch.tensor(lengths, device=self.device)[:, None]).long()
             with torch.inference_mode():
-                hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            lengths = batch["attention_mask"].sum(-1).tolist()
+                hidden = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
             for r, i in enumerate(idx):
                 rows[i] = len(self._enc_states)
                 self._enc_states.append(hidden[r, : lengths[r]])
-                self._enc_len.append(int(lengths[r]))
-        out = [rows[i] for i in range(len(texts))]
-        return out
+                self._enc_len.append(lengths[r])
+        return [rows[i] for i in range(len(ids))]
 
     def release(self, enc_rows: Sequence[int]) -> None:
         """Free encoder states and cross-attention caches of finished rows."""
@@ -362,36 +368,49 @@ class Seq2SeqScorer:
     def _gather_cache(self, cached: Sequence[CacheRef | None], clens: Sequence[int], C: int, n_layers: int) -> list[tuple[Any, Any]]:
         """Assemble the left-padded ``(rows, heads, C, head_dim)`` cache of a batch.
 
-        Rows are grouped by the batch tensors their prefix lives in, and each group is moved with
-        one indexed gather per layer (no per-row copies).
+        Rows are grouped by the batch tensors their prefix lives in. For each group one flat
+        index (row, head, time) is built once and used by a single ``index_select`` per layer and
+        per keys/values (advanced indexing with slices, or per-row copies, cost several times
+        more). Columns before a row's prefix are padding (masked): they repeat its first key.
         """
         torch = self.torch
         first = next(c for c in cached if c is not None)
         n = len(cached)
         heads, hd = first.layers[0][0].shape[1], first.layers[0][0].shape[3]
         dtype, dev = first.layers[0][0].dtype, first.layers[0][0].device
-        out = [(torch.zeros((n, heads, C, hd), dtype=dtype, device=dev), torch.zeros((n, heads, C, hd), dtype=dtype, device=dev))
-               for _ in range(n_layers)]
         groups: dict[int, list[int]] = {}
         for r, c in enumerate(cached):
             if c is not None and clens[r] > 0:
                 groups.setdefault(id(c.layers[0][0]), []).append(r)
         cols = torch.arange(C, device=dev)
+        head_ids = torch.arange(heads, device=dev)
+        parts: list[tuple[list[int], list[tuple[Any, Any]]]] = []
         for rows in groups.values():
             ref = cached[rows[0]]
             assert ref is not None
+            T = ref.layers[0][0].shape[2]
             src_rows = torch.tensor([cached[r].row for r in rows], device=dev)  # type: ignore[union-attr]
             starts = torch.tensor([cached[r].start for r in rows], device=dev)  # type: ignore[union-attr]
             lens = torch.tensor([clens[r] for r in rows], device=dev)
-            # output column c holds source time start + c - (C - len); columns before C - len are padding
-            t_idx = starts[:, None] + cols[None, :] - (C - lens)[:, None]
-            t_idx = t_idx.clamp(min=0)
+            # output column c holds source time start + c - (C - len); earlier columns are padding
+            t_idx = (starts[:, None] + cols[None, :] - (C - lens)[:, None]).clamp(min=0)
             t_idx = torch.minimum(t_idx, (starts + lens - 1)[:, None])
+            flat = ((src_rows[:, None, None] * heads + head_ids[None, :, None]) * T + t_idx[:, None, :]).reshape(-1)
+            layers = [
+                (keys.reshape(-1, hd).index_select(0, flat).view(len(rows), heads, C, hd),
+                 values.reshape(-1, hd).index_select(0, flat).view(len(rows), heads, C, hd))
+                for keys, values in ref.layers
+            ]
+            parts.append((rows, layers))
+        if len(parts) == 1 and len(parts[0][0]) == n:
+            return parts[0][1]  # every row from one batch, in order: nothing to assemble
+        out = [(torch.zeros((n, heads, C, hd), dtype=dtype, device=dev), torch.zeros((n, heads, C, hd), dtype=dtype, device=dev))
+               for _ in range(n_layers)]
+        for rows, layers in parts:
             out_rows = torch.tensor(rows, device=dev)
             for layer in range(n_layers):
-                keys, values = ref.layers[layer]
-                out[layer][0][out_rows] = keys[src_rows[:, None], :, t_idx].permute(0, 2, 1, 3)
-                out[layer][1][out_rows] = values[src_rows[:, None], :, t_idx].permute(0, 2, 1, 3)
+                out[layer][0].index_copy_(0, out_rows, layers[layer][0])
+                out[layer][1].index_copy_(0, out_rows, layers[layer][1])
         return out
 
     def _gather_cross(self, rows: Sequence[Row], S: int, n_layers: int) -> list[tuple[Any, Any]]:

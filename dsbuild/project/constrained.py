@@ -60,6 +60,7 @@ class _Sentence:
     nbest: list[Any] = field(default_factory=list)  # Hypothesis (joint)
     per_span: dict[int, list[Any]] = field(default_factory=dict)  # span index -> Hypothesis list
     pair: dict[tuple[int, tuple[int, int]], float] = field(default_factory=dict)  # (span, target chars) -> score
+    marked_ids: list[int] = field(default_factory=list)  # the marked source, tokenised
 
 
 @projectors.register("constrained")
@@ -254,7 +255,8 @@ class ConstrainedProjector:
             if not content:
                 out[i] = C.reject_all(src, target, C.EMPTY_TARGET, "the template has no tokens", qc)
                 continue
-            marked_len = len(scorer.source_ids(self._marked_source(src, src.spans)))
+            marked_ids = scorer.source_ids(self._marked_source(src, src.spans))
+            marked_len = len(marked_ids)
             target_len = len(forced) + len(content) + len(suffix) + len(src.spans) * (len(self.open_ids) + len(self.close_ids)) + 1
             if max(marked_len, target_len) > scorer.max_tokens:
                 out[i] = C.reject_all(
@@ -263,7 +265,7 @@ class ConstrainedProjector:
                     f"{scorer.max_tokens}: split the text into sentences first", qc,
                 )
                 continue
-            sent = _Sentence(i, src, target, qc, forced, content, suffix)
+            sent = _Sentence(i, src, target, qc, forced, content, suffix, marked_ids=marked_ids)
             sent.piece_chars = piece_char_spans(scorer, content, target.text)
             sent.open_slots, sent.close_slots = allowed_slots(sent.piece_chars, target)
             if not sent.open_slots or not sent.close_slots:
@@ -274,8 +276,7 @@ class ConstrainedProjector:
                 sent.qc["escaped_markers"] = escaped  # source brackets shown to the model as parentheses
             work.append(sent)
         if work:
-            marked = [self._marked_source(s.source, s.source.spans) for s in work]
-            enc = scorer.encode(marked)
+            enc = scorer.encode_ids([s.marked_ids for s in work])  # tokenised once, for the length check
             for s, e in zip(work, enc):
                 s.enc = e
             problems = [
