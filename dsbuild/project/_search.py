@@ -394,22 +394,22 @@ class MarkerSearch:
         clean_rest = self._clean_rest(p)
         first = node.cursor if node.first_slot < 0 else node.first_slot
         running = 0.0
-        for j in range(node.cursor, end + 1):
-            if j >= first:
-                if placing_open:
-                    ok = j in p.open_slots and j + pairs_left <= p.n
-                else:
-                    ok = j in p.close_slots and j > (node.slots[-1] if node.slots else -1)
-                if ok:
-                    mlp = res.extra_logp[base + j - node.cursor][which]
-                    bound = exact + running + mlp
-                    if bound > thr:
-                        estimate = bound + clean_rest[j] if clean_rest else bound
-                        if not (self.heuristic and estimate <= thr):
-                            self._child(st, node, j, marker, bound, estimate, res, n_lab)
-                            thr = st.threshold(self.nbest, self.margin)
-            if j < min(end, p.n):
-                running += content_lp[j - node.cursor]
+        # loop invariants hoisted: this loop runs for every slot of every expanded node
+        n, cursor, extra = p.n, node.cursor, res.extra_logp
+        slots_ok = p.open_slots if placing_open else p.close_slots
+        lowest = 0 if placing_open else (node.slots[-1] + 1 if node.slots else 0)  # a close follows its open
+        highest = n - pairs_left if placing_open else n  # room for the remaining opens
+        last_scored = min(end, n)
+        for j in range(cursor, end + 1):
+            if j >= first and lowest <= j <= highest and j in slots_ok:
+                bound = exact + running + extra[base + j - cursor][which]
+                if bound > thr:
+                    estimate = bound + clean_rest[j] if clean_rest else bound
+                    if not (self.heuristic and estimate <= thr):
+                        self._child(st, node, j, marker, bound, estimate, res, n_lab)
+                        thr = st.threshold(self.nbest, self.margin)
+            if j < last_scored:
+                running += content_lp[j - cursor]
                 if exact + running <= thr:
                     return  # every later slot only adds negative terms: no continuation either
         if end < p.n:
@@ -537,23 +537,26 @@ def _guess_placements(p: Problem, root: RowResult, max_guesses: int, min_logp: f
             return float("-inf")
         return sorted(found, key=lambda x: (-x[0], x[1]))[max_guesses - 1][0]
 
+    n_cands, n, opens, closes = len(cands), p.n, p.open_slots, p.close_slots
+
     def rec(i: int, placed: tuple[int, ...], score: float) -> None:
+        m = len(placed)
         # too many markers, too few candidates left (each takes at most two), or hopeless score
-        if len(placed) > need or len(placed) + 2 * (len(cands) - i) < need or score < floor[0]:
+        if m > need or m + 2 * (n_cands - i) < need or score < floor[0]:
             return
-        if i == len(cands):
-            if len(placed) == need:
+        if i == n_cands:
+            if m == need:
                 found.append((score, placed))
                 floor[0] = cutoff()
             return
         j = cands[i]
         rec(i + 1, placed, score + skip[j])
-        if len(placed) % 2 == 0:
-            if j in p.open_slots and j < p.n:
+        if m % 2 == 0:
+            if j in opens and j < n:
                 rec(i + 1, placed + (j,), score + lp[j])
-        elif j in p.close_slots and j > placed[-1]:
+        elif j in closes and j > placed[-1]:
             rec(i + 1, placed + (j,), score + lp[j])
-            if j in p.open_slots and j < p.n:
+            if j in opens and j < n:
                 rec(i + 1, placed + (j, j), score + lp[j])
 
     floor = [float("-inf")]

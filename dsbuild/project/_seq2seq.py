@@ -430,18 +430,27 @@ class Seq2SeqScorer:
         for r, row in enumerate(rows):
             groups.setdefault(id(self._cross[row.enc][0]), []).append(r)
         k0 = self._cross[rows[0].enc][0][0][0]
-        shape = (len(rows), k0.shape[1], S, k0.shape[3])
-        out = [(torch.zeros(shape, dtype=k0.dtype, device=k0.device), torch.zeros(shape, dtype=k0.dtype, device=k0.device))
-               for _ in range(n_layers)]
+        heads, hd, dev = k0.shape[1], k0.shape[3], k0.device
+        out = [(torch.zeros((len(rows), heads, S, hd), dtype=k0.dtype, device=dev),
+                torch.zeros((len(rows), heads, S, hd), dtype=k0.dtype, device=dev)) for _ in range(n_layers)]
+        head_ids = torch.arange(heads, device=dev)
         for members in groups.values():
             layers = self._cross[rows[members[0]].enc][0]
-            src_rows = torch.tensor([self._cross[rows[r].enc][1] for r in members], device=k0.device)
-            out_rows = torch.tensor(members, device=k0.device)
-            width = min(S, layers[0][0].shape[2])
+            T = layers[0][0].shape[2]
+            width = min(S, T)
+            src_rows = torch.tensor([self._cross[rows[r].enc][1] for r in members], device=dev)
+            out_rows = torch.tensor(members, device=dev)
+            # flat (row, head, time) index into the (rows * heads * T, head_dim) view: one
+            # index_select per tensor instead of advanced indexing with slices
+            flat = ((src_rows[:, None, None] * heads + head_ids[None, :, None]) * T
+                    + torch.arange(width, device=dev)[None, None, :]).reshape(-1)
             for layer in range(n_layers):
-                keys, values = layers[layer]
-                out[layer][0][out_rows, :, :width] = keys[src_rows, :, :width]
-                out[layer][1][out_rows, :, :width] = values[src_rows, :, :width]
+                for t in (0, 1):
+                    picked = layers[layer][t].reshape(-1, hd).index_select(0, flat).view(len(members), heads, width, hd)
+                    if width == S:
+                        out[layer][t].index_copy_(0, out_rows, picked)
+                    else:
+                        out[layer][t][out_rows, :, :width] = picked
         return out
 
     def _log_probs(self, hidden: Any, targets: Any, extra_ids: list[int]) -> tuple[Any, Any]:
