@@ -170,3 +170,54 @@ def test_windowed_and_speculative_search_equals_exhaustive(setup, exact_results,
         assert res.exact
         _check_same(res.nbest, expected.nbest)
     assert search.speculated_rows > 0
+
+
+def _guesses_unpruned(p, root, max_guesses, min_logp=-3.0):
+    """Reference for _guess_placements: every marker pattern over the candidate slots, no pruning."""
+    import math
+
+    f = len(p.forced)
+    lp = {j: max(root.extra_logp[f + j]) for j in range(p.n + 1) if f + j < len(root.extra_logp)}
+    cands = sorted(j for j in sorted(lp, key=lambda j: -lp[j])[: 2 * p.n_pairs + 3] if lp[j] >= min_logp)
+    skip = {j: math.log1p(-min(math.exp(lp[j]), 1 - 1e-9)) for j in cands}
+    found = []
+
+    def rec(i, placed, score):
+        if i == len(cands):
+            if len(placed) == 2 * p.n_pairs:
+                found.append((score, placed))
+            return
+        j = cands[i]
+        rec(i + 1, placed, score + skip[j])
+        if len(placed) % 2 == 0:
+            if j in p.open_slots and j < p.n:
+                rec(i + 1, placed + (j,), score + lp[j])
+        elif j in p.close_slots and j > placed[-1]:
+            rec(i + 1, placed + (j,), score + lp[j])
+            if j in p.open_slots and j < p.n:
+                rec(i + 1, placed + (j, j), score + lp[j])
+
+    rec(0, (), 0.0)
+    found.sort(key=lambda x: (-x[0], x[1]))
+    return [g for _, g in found[:max_guesses]]
+
+
+def test_guess_enumeration_pruning_keeps_the_best_patterns():
+    """The guess enumeration prunes partial patterns by score: same top patterns as without pruning (ties included)."""
+    import math
+    import random
+    from types import SimpleNamespace
+
+    from dsbuild.project._search import _guess_placements
+
+    rnd = random.Random(7)
+    for _ in range(400):
+        n, k = rnd.randint(1, 20), rnd.randint(1, 4)
+        p = Problem(0, [], list(range(n)), [2], k, frozenset(j for j in range(n) if rnd.random() < 0.8),
+                    frozenset(j for j in range(1, n + 1) if rnd.random() < 0.8))
+        extra = [[math.log(rnd.random() ** rnd.choice([0.2, 1, 3]) + 1e-12), math.log(rnd.random() ** 3 + 1e-12)] for _ in range(n + 2)]
+        if rnd.random() < 0.3:
+            extra = [[round(a), round(b)] for a, b in extra]  # ties
+        root = SimpleNamespace(extra_logp=extra)
+        guesses = rnd.choice([1, 2, 3])
+        assert _guess_placements(p, root, guesses) == _guesses_unpruned(p, root, guesses)
