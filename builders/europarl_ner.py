@@ -44,18 +44,19 @@ DATA_DIR = Path(__file__).parent / "data" / "europarl_ner"
 PARALLEL_DIR = Path(__file__).parent / "data" / "parallel"  # same folder as dsbuild.project.parallel.PARALLEL_DIR
 SHIPPED = {"en": DATA_DIR / "en-europarl.test.conll02", "es": DATA_DIR / "es-europarl.test.conll02"}
 LABELS = ("LOC", "MISC", "ORG", "PER")
-CITATION = """@inproceedings{agerri-etal-2018-building,
+AGERRI_CITATION = """@inproceedings{agerri-etal-2018-building,
   title = {Building Named Entity Recognition Taggers via Parallel Corpora},
   author = {Agerri, Rodrigo and Chung, Yiling and Aldabe, Itziar and Aranberri, Nora and Labaka, Gorka and Rigau, German},
   booktitle = {Proceedings of LREC 2018},
   year = {2018}
-}
-@inproceedings{koehn-2005-europarl,
+}"""
+KOEHN_CITATION = """@inproceedings{koehn-2005-europarl,
   title = {Europarl: A Parallel Corpus for Statistical Machine Translation},
   author = {Koehn, Philipp},
   booktitle = {Proceedings of Machine Translation Summit X},
   year = {2005}
 }"""
+CITATION = AGERRI_CITATION + "\n" + KOEHN_CITATION
 PARALLEL_SOURCES = {
     "en-es": Source(
         name="Europarl en-es fragments (shipped parallel text)",

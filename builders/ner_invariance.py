@@ -26,6 +26,7 @@ from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.features import example_to_row, ner_features
 from dsbuild.io import read_conll, read_jsonl
+from builders.europarl_ner import AGERRI_CITATION
 from dsbuild.registry import builders
 from dsbuild.spans import Example
 
@@ -34,12 +35,6 @@ OPERATORS = {
     "change-numbers": "every all-digit token outside entities becomes another number with as many digits",
     "typos": "two adjacent inner letters of one word (4+ letters) outside entities are swapped",
 }
-EUROPARL_CITATION = """@inproceedings{agerri-etal-2018-building,
-  title = {Building Named Entity Recognition Taggers via Parallel Corpora},
-  author = {Agerri, Rodrigo and Chung, Yiling and Aldabe, Itziar and Aranberri, Nora and Labaka, Gorka and Rigau, German},
-  booktitle = {Proceedings of LREC 2018},
-  year = {2018}
-}"""
 CHECKLIST_CITATION = """@inproceedings{ribeiro-etal-2020-beyond,
   title = {Beyond Accuracy: Behavioral Testing of {NLP} Models with {C}heck{L}ist},
   author = {Ribeiro, Marco Tulio and Wu, Tongshuang and Guestrin, Carlos and Singh, Sameer},
@@ -103,7 +98,7 @@ class NerInvariance(Builder):
                             license="Europarl terms: 'We are not aware of any copyright restrictions of the material.'"
                             if shipped else "the licence of the input dataset",
                             url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl" if shipped else "",
-                            citation=EUROPARL_CITATION + "\n" + CHECKLIST_CITATION if shipped else CHECKLIST_CITATION,
+                            citation=AGERRI_CITATION + "\n" + CHECKLIST_CITATION if shipped else CHECKLIST_CITATION,
                             description="Gold NER sentences used as seeds; names lexicon written for dsbuild (CC0).")],
             method="Each operator config perturbs every seed sentence once with seeded choices; sentences it "
                    "cannot change are recorded as rejects (not-applicable).",

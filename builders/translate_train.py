@@ -36,6 +36,7 @@ from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reje
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.features import example_to_row, ner_features, span_feature
+from builders.europarl_ner import AGERRI_CITATION
 from dsbuild.registry import builders
 from dsbuild.spans import Example, span_to_dict, tags_to_spans
 
@@ -45,14 +46,6 @@ EUROPARL_DIR = Path(__file__).parent / "data" / "europarl_ner"
 DEFAULT_SOURCE = EUROPARL_DIR / "en-europarl.test.conll02"
 DEFAULT_GIVEN = {"es": EUROPARL_DIR / "es-europarl.test.conll02"}
 CONLL_SUFFIXES = (".conll", ".conll02", ".conll03", ".conllu", ".iob", ".iob2", ".bio", ".txt", ".tsv")
-EUROPARL_CITATION = """@inproceedings{agerri-etal-2018-building,
-  title = {Building Named Entity Recognition Taggers via Parallel Corpora},
-  author = {Agerri, Rodrigo and Chung, Yiling and Aldabe, Itziar and Aranberri, Nora and Labaka, Gorka and Rigau, German},
-  booktitle = {Proceedings of LREC 2018},
-  year = {2018}
-}"""
-
-
 @dataclass
 class TranslateTrainOptions:
     source: str = option("", "input data: a Hub dataset name (load_dataset), or a local CoNLL / .jsonl / .parquet "
@@ -127,7 +120,7 @@ class TranslateTrain(Builder):
         if not o.source:
             sources.append(Source(
                 name="ixa-ehu/ner-evaluation-corpus-europarl", license="Europarl terms: no known copyright restrictions",
-                url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl", citation=EUROPARL_CITATION,
+                url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl", citation=AGERRI_CITATION,
                 description="English sentences with gold NER labels (source side); with the default given "
                             "translator, the Spanish side of the same sample is the translation."))
         else:
