@@ -18,6 +18,22 @@ A builder is a recipe::
 
 The executor (:mod:`dsbuild.executor`) runs it: it checks that every input ended as a row or a
 reject, writes Parquet shards, the rejects table, ``provenance.json`` and the card.
+
+Builders that translate, project or tag big inputs are **sharded** instead (see
+:mod:`dsbuild.pipeline`): rather than ``generate`` they declare a lazily read ``source`` and a
+list of ``steps`` per config and split; the executor cuts the source into shards and runs the
+steps shard by shard, in one process, several worker processes or on a Ray cluster::
+
+        def source(self, config, split):          # lazily: bounded memory
+            yield from read_conll_lazily(path)
+        def steps(self, config, split):
+            return [Translate(self), Project(self), ToRow(self)]
+
+``prepare`` runs once, in the driver, before any shard (global work: label sets, aligner
+priors); the builder is then pickled to each worker, so models belong in ``worker_cache`` (loaded
+lazily, once per worker, never pickled). Facts a step records in ``ctx.facts`` are summed over
+shards (numbers add, other values: the first shard's) and reach ``finish`` in
+``ctx.facts["split_facts"][config][split]``.
 """
 
 from __future__ import annotations
@@ -25,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -155,6 +171,15 @@ class _Timer:
         self.sink[self.name] = self.sink.get(self.name, 0.0) + time.perf_counter() - self.t0
 
 
+@dataclass
+class WorkerInfo:
+    """Where a worker runs: its index among the build's workers and its device (``cuda:1``, ``cpu``)."""
+
+    index: int = 0
+    device: str | None = None
+    workers: int = 1
+
+
 class Builder(ABC):
     """Base class of dataset builders. See the module docstring for the contract."""
 
@@ -169,6 +194,27 @@ class Builder(ABC):
 
     def __init__(self, options: Any | None = None) -> None:
         self.options = options if options is not None else self.Options()
+        #: where this process runs shards: set by the executor (device per worker, worker index)
+        self.worker = WorkerInfo()
+        #: per-process cache of loaded models; dropped when the builder is sent to a worker
+        self.worker_cache: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["worker_cache"] = {}  # models stay in the process that loaded them
+        return state
+
+    def cached(self, key: str, load: Any) -> Any:
+        """``load()`` once per worker process under ``key`` (a model, a table), then the same object."""
+        cache = self.__dict__.setdefault("worker_cache", {})
+        if key not in cache:
+            cache[key] = load()
+        return cache[key]
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the builder declares ``source``/``steps`` (run shard by shard) instead of ``generate``."""
+        return type(self).steps is not Builder.steps
 
     @abstractmethod
     def info(self) -> DatasetInfo:
@@ -178,9 +224,25 @@ class Builder(ABC):
     def configs(self) -> list[ConfigSpec]:
         """The configs this build emits, with their features and splits."""
 
-    @abstractmethod
     def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
-        """Yield one row (dict matching ``config.features``) or :class:`Reject` per input example."""
+        """Yield one row (dict matching ``config.features``) or :class:`Reject` per input example.
+
+        Small builders implement this and run as one shard per split; sharded builders implement
+        :meth:`source` and :meth:`steps` instead.
+        """
+        raise NotImplementedError(f"builder {self.name!r} implements neither generate() nor source()/steps()")
+
+    def source(self, config: ConfigSpec, split: str) -> Iterable[Any]:
+        """Sharded builders: the input examples of one config and split, read lazily, in a stable order."""
+        raise NotImplementedError(f"builder {self.name!r} declares steps() but no source()")
+
+    def steps(self, config: ConfigSpec, split: str) -> list[Any]:
+        """Sharded builders: the :class:`~dsbuild.pipeline.Step` list applied to each shard."""
+        raise NotImplementedError
+
+    def count(self, config: ConfigSpec, split: str) -> int | None:
+        """Sharded builders, optional: how many input examples ``source`` yields (for progress ETA)."""
+        return None
 
     def prepare(self, ctx: BuildContext) -> None:
         """Optional shared work before any split is generated (load data, train aligners)."""

@@ -1,4 +1,4 @@
-"""Run a builder: staging, per-split completion markers, accounting, Parquet, rejects, provenance, card.
+"""Run a builder: lock, staging, shards, executors, accounting, Parquet, rejects, provenance, card.
 
 Layout written for builder NAME at version VERSION::
 
@@ -9,9 +9,20 @@ Layout written for builder NAME at version VERSION::
         rejects.parquet                    every input not kept, with its reason
         CONFIG/SPLIT-00000-of-0000N.parquet
 
-Work happens in ``OUT/NAME/.VERSION.partial-CONFIGHASH/``. Each finished split leaves a marker
-there, so a killed build re-run with the same options resumes at the first unfinished split.
-The finished directory replaces ``OUT/NAME/VERSION`` with one rename.
+How a build runs:
+
+1. **Lock** ``OUT/NAME/.VERSION.lock`` (:mod:`dsbuild.execution.lock`): one build of a version
+   into one folder at a time.
+2. **Stage** in ``OUT/NAME/.VERSION.partial-HASH/`` (HASH: the options and the shard size), so a
+   re-run with the same options resumes; staging folders of other options are listed.
+3. **Prepare** (``Builder.prepare``) once, in this process.
+4. **Shards.** A sharded builder's source is cut into shards of ``shard_size`` examples, each
+   run through its steps by the executor (``local`` with N processes, ``ray``); a small builder's
+   ``generate`` runs here as one shard per split. Every shard leaves its part, rejects, stats and
+   a completion marker (:mod:`dsbuild.execution.shards`); finished shards are never redone.
+5. **Assemble** in shard order: rows re-cut into files of ``shard_rows``, one rejects table, facts
+   summed, so the bytes do not depend on the number of workers or on the executor.
+6. ``Builder.finish``, provenance, card, and one rename onto ``OUT/NAME/VERSION``.
 """
 
 from __future__ import annotations
@@ -24,33 +35,38 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 import dsbuild
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, Reject
 from dsbuild.config import config_hash, options_to_dict
 from dsbuild.errors import ConfigError, DsbuildError
+from dsbuild.execution.base import Executor, make_executor
+from dsbuild.execution.lock import BuildLock
+from dsbuild.execution.progress import BuildProgress
+from dsbuild.execution.shards import (REJECT_SCHEMA, AccountingError, ShardTask, atomic_write_bytes,
+                                      context_snapshot, is_done, read_stats, shard_dir, shard_root, write_input,
+                                      write_shard)
 
 log = logging.getLogger(__name__)
 
 MAX_ROWS_PER_SHARD = 100_000
+#: input examples per shard: big enough to keep model batches full, small enough that a lost
+#: shard is cheap to redo (a minute or two of NLLB on one GPU)
+DEFAULT_SHARD_SIZE = 1000
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-REJECT_SCHEMA = pa.schema([
-    ("config", pa.string()), ("split", pa.string()), ("id", pa.string()),
-    ("reason", pa.string()), ("detail", pa.string()), ("example", pa.string()),
-])
+_REJECT_ROW_GROUP = 100_000
 
-
-class AccountingError(DsbuildError):
-    """Inputs read != rows kept + rejects: a builder lost or invented examples."""
+__all__ = ["AccountingError", "BuildResult", "DEFAULT_SHARD_SIZE", "REJECT_SCHEMA", "build", "staging_folders"]
 
 
 @dataclass
@@ -61,7 +77,10 @@ class BuildResult:
 
 
 def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, shard_rows: int = MAX_ROWS_PER_SHARD,
-          resume: bool = True) -> BuildResult:
+          resume: bool = True, executor: str | Executor = "local", workers: int = 1,
+          devices: list[str] | str | None = None, threads: int | None = None,
+          shard_size: int = DEFAULT_SHARD_SIZE, ray_address: str | None = None,
+          progress: bool = True) -> BuildResult:
     """Build ``builder`` into ``out_dir/NAME/VERSION`` and return where it went and what it counted.
 
     Args:
@@ -69,57 +88,115 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
         out_dir: output root.
         overwrite: replace an existing ``OUT/NAME/VERSION`` (atomically, once the new build is
             complete); without it an existing version is an error and nothing is touched.
-        shard_rows: maximum rows per Parquet shard.
-        resume: reuse splits finished by an earlier interrupted run with the same options
-            (``False`` discards that staging directory first).
+        shard_rows: maximum rows per Parquet file.
+        resume: reuse shards finished by an earlier interrupted run with the same options
+            (``False`` first removes every unfinished build of this version, ``--fresh``).
+        executor: ``"local"`` (worker processes on this machine), ``"ray"`` (a Ray cluster), or an
+            :class:`~dsbuild.execution.base.Executor`.
+        workers: worker processes (local) or actors (ray); each loads its models once.
+        devices: one device per worker (``["cuda:0", "cuda:1"]`` or ``"cuda:0,cuda:1"``).
+        threads: torch/BLAS threads per worker (default: the cores shared out evenly; with one
+            local worker, left as they are).
+        shard_size: input examples per shard (sharded builders).
+        ray_address: with ``executor="ray"``, the cluster to join (default: a running local
+            instance, else a new one).
+        progress: show a progress bar (terminal) or periodic log lines.
     """
     _check_names(builder)
-    out_dir = Path(out_dir)
+    out_dir = _check_out(out_dir)
+    shard_size = _check_shard_size(shard_size)
+    runner = _executor(executor, workers=workers, devices=devices, threads=threads, ray_address=ray_address)
     final = out_dir / builder.name / builder.version
-    if final.exists() and not overwrite:
-        raise DsbuildError(f"{final} already exists; pass --overwrite to replace it, or bump the builder version")
+    with BuildLock(out_dir / builder.name / f".{builder.version}.lock", f"{builder.name} {builder.version}"):
+        if final.exists() and not overwrite:
+            raise DsbuildError(f"{final} already exists; pass --overwrite to replace it, or bump the builder version")
+        staging = _staging(builder, out_dir, shard_size, resume)
+        return _build_locked(builder, final, staging, runner, shard_rows=shard_rows, shard_size=shard_size,
+                             progress=progress)
+
+
+def staging_folders(out_dir: str | Path, name: str | None = None) -> list[Path]:
+    """Unfinished builds (staging folders) under ``out_dir``, for ``dsbuild clean`` and warnings."""
+    root = Path(out_dir)
+    pattern = f"{name}/.*.partial-*" if name else "*/.*.partial-*"
+    return sorted(p for p in root.glob(pattern) if p.is_dir())
+
+
+def _check_out(out_dir: str | Path) -> Path:
+    if out_dir is None or not str(out_dir).strip():
+        raise ConfigError("--out is empty; give the output folder, e.g. --out ./out")
+    return Path(out_dir)
+
+
+def _check_shard_size(shard_size: Any) -> int:
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ConfigError(f"--shard-size must be a whole number >= 1 (input examples per shard), not {shard_size!r}")
+    return shard_size
+
+
+def _executor(executor: str | Executor, **options: Any) -> Executor:
+    if isinstance(executor, Executor):
+        return executor
+    address = options.pop("ray_address")
+    if address and executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    if executor == "ray":
+        options["address"] = address
+    return make_executor(executor, **options)
+
+
+def _staging(builder: Builder, out_dir: Path, shard_size: int, resume: bool) -> Path:
+    """This build's staging folder; lists (or with ``resume=False`` removes) unfinished builds."""
     chash = config_hash(builder.options)
-    staging = out_dir / builder.name / f".{builder.version}.partial-{chash}"
-    if not resume and staging.exists():
-        log.info("discarding the unfinished build in %s", staging)
-        shutil.rmtree(staging)
+    key = f"{chash}-s{shard_size}" if builder.sharded else chash
+    staging = out_dir / builder.name / f".{builder.version}.partial-{key}"
+    others = [p for p in staging_folders(out_dir, builder.name)
+              if p.name.startswith(f".{builder.version}.partial-")]
+    if not resume:
+        for old in others:
+            log.info("--fresh: removing the unfinished build %s", old)
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        left = [p.name for p in others if p != staging]
+        if left:
+            log.warning("unfinished builds of %s %s with other options in %s: %s (remove them with --fresh or "
+                        "`dsbuild clean %s`)", builder.name, builder.version, out_dir / builder.name, ", ".join(left), out_dir)
+        if staging.exists():
+            log.info("resuming the unfinished build with the same options")
     staging.mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor, *, shard_rows: int,
+                  shard_size: int, progress: bool) -> BuildResult:
     ctx = BuildContext(work_dir=staging / "_work")
     ctx.work_dir.mkdir(exist_ok=True)
     started = time.time()
-
     with ctx.timer("prepare"):
         builder.prepare(ctx)
     configs = builder.configs()
-    counts: dict[str, dict[str, dict[str, int]]] = {}
-    reject_tables: list[pa.Table] = []
-    split_files: dict[str, dict[str, list[str]]] = {}
-    for config in configs:
-        for split in config.splits:
-            marker = staging / "_markers" / f"{config.name}.{split}.json"
-            if marker.exists():
-                done = json.loads(marker.read_text())
-                _restore_context(ctx, done.get("context", {}))
-                log.info("resuming: %s/%s already built (%d rows)", config.name, split, done["counts"]["out"])
-            else:
-                done = _run_split(builder, config, split, ctx, staging, shard_rows)
-                done["context"] = _context_snapshot(ctx)
-                _atomic_write_text(marker, json.dumps(done, sort_keys=True, default=str))
-            counts.setdefault(config.name, {})[split] = done["counts"]
-            split_files.setdefault(config.name, {})[split] = done["files"]
-            reject_tables.append(pq.read_table(staging / done["rejects"]))
-            ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = done.get("facts", {})
+    bar = BuildProgress(builder.name, _total(builder, configs), enabled=progress)
+    shard_counts: dict[tuple[str, str], int] = {}
+    try:
+        if builder.sharded:
+            tasks = _tasks(builder, configs, staging, shard_size, shard_counts, bar)
+            runner.run(builder, staging, tasks, on_done=lambda task, stats: bar.advance(task.size),
+                       on_step=lambda task, name, n: bar.set_phase(f"{task.label}: {name} ({n} examples)"))
+        else:
+            for config in configs:
+                for split in config.splits:
+                    _run_generate(builder, config, split, ctx, staging, bar)
+                    shard_counts[(config.name, split)] = 1
+    finally:
+        bar.close()
+    counts, split_files = _assemble(builder, configs, staging, shard_counts, ctx, shard_rows)
     with ctx.timer("finish"):
         builder.finish(ctx)
-
-    rejects = pa.concat_tables(reject_tables) if reject_tables else REJECT_SCHEMA.empty_table()
-    pq.write_table(rejects, staging / "rejects.parquet")
-    for config in configs:  # split-level rejects files are replaced by the one table
-        for split in config.splits:
-            (staging / "_rejects" / f"{config.name}.{split}.parquet").unlink(missing_ok=True)
     if ctx.quality:
         _atomic_write_text(staging / "quality.json", json.dumps(ctx.quality, indent=2, sort_keys=True) + "\n")
-    provenance = _provenance(builder, ctx, configs, counts, split_files, chash, started)
+    provenance = _provenance(builder, ctx, configs, counts, split_files, config_hash(builder.options), started)
+    provenance["execution"] = {**runner.describe(), "shard_size": shard_size if builder.sharded else None,
+                               "shards": sum(shard_counts.values())}
     _atomic_write_text(staging / "provenance.json", json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
 
     from dsbuild.cards import render_card  # late import: cards import executor helpers
@@ -127,37 +204,188 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
     card = render_card(staging)
     _atomic_write_text(staging / "README.md", card)
     _warn_about_card_metadata(card)
-    shutil.rmtree(staging / "_markers", ignore_errors=True)
-    shutil.rmtree(staging / "_rejects", ignore_errors=True)
-    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    for scratch in ("_shards", "_markers", "_rejects", "_work"):
+        shutil.rmtree(staging / scratch, ignore_errors=True)
+    _publish(staging, final)
+    log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
+             provenance["totals"]["out"], provenance["totals"]["rejected"])
+    return BuildResult(final, counts, provenance)
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` with ``staging`` (one rename when there is nothing to replace)."""
     if final.exists():
-        old = final.with_name(f".{builder.version}.old")
+        old = final.with_name(f".{final.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
         staging.rename(final)
         shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(final)
-    log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
-             provenance["totals"]["out"], provenance["totals"]["rejected"])
-    return BuildResult(final, counts, provenance)
+
+
+def _total(builder: Builder, configs: list[ConfigSpec]) -> int | None:
+    if not builder.sharded:
+        return None
+    counts = [builder.count(c, s) for c in configs for s in c.splits]
+    return None if any(n is None for n in counts) else sum(counts)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------- shards
+def _tasks(builder: Builder, configs: list[ConfigSpec], staging: Path, shard_size: int,
+           shard_counts: dict[tuple[str, str], int], bar: BuildProgress) -> Iterator[ShardTask]:
+    """Cut each source into shards, lazily; write the inputs of unfinished shards, skip finished ones."""
+    for config in configs:
+        for split in config.splits:
+            source = iter(builder.source(config, split))
+            index = 0
+            while True:
+                items = list(islice(source, shard_size))
+                if not items:
+                    break
+                task = ShardTask(config.name, split, index, len(items))
+                if is_done(staging, config.name, split, index):
+                    bar.skip(len(items))
+                else:
+                    write_input(staging, task, items)
+                    yield task
+                index += 1
+                shard_counts[(config.name, split)] = index
+            shard_counts.setdefault((config.name, split), 0)
+
+
+def _run_generate(builder: Builder, config: ConfigSpec, split: str, ctx: BuildContext, staging: Path,
+                  bar: BuildProgress) -> None:
+    """A small builder's split as one shard, run here: ``generate`` with the build's own context."""
+    task = ShardTask(config.name, split, 0, 0)
+    if is_done(staging, config.name, split, 0):
+        stats = read_stats(staging, config.name, split, 0)
+        _restore_context(ctx, stats.get("context", {}))
+        log.info("resuming: %s/%s already built (%d rows)", config.name, split, stats["counts"]["out"])
+        bar.skip(stats["counts"]["in"])
+        return
+    rows: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
+    read_before = ctx._read
+    ctx.facts["current"] = {}  # what generate() records for this split only
+    t0 = time.perf_counter()
+    with ctx.timer(f"generate/{config.name}/{split}"):
+        for item in builder.generate(config, split, ctx):
+            (rejects if isinstance(item, Reject) else rows).append(item)
+    current = json.loads(json.dumps(ctx.facts.pop("current", {}), sort_keys=True, default=str))
+    write_shard(staging, task, config, rows, rejects, builder.name, ctx, n_in=ctx._read - read_before,
+                seconds=time.perf_counter() - t0, extra={"split_facts": current})
+    bar.advance(len(rows) + len(rejects))
+
+
+# ---------------------------------------------------------------------- assembly
+def _assemble(builder: Builder, configs: list[ConfigSpec], staging: Path, shard_counts: dict[tuple[str, str], int],
+              ctx: BuildContext, shard_rows: int) -> tuple[dict[str, dict[str, dict[str, int]]], dict[str, dict[str, list[str]]]]:
+    """Join the shards in order: Parquet files, the rejects table, counts and facts."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    split_files: dict[str, dict[str, list[str]]] = {}
+    tmp_rejects = staging / ".rejects.parquet.tmp"
+    with pq.ParquetWriter(tmp_rejects, REJECT_SCHEMA) as rejects_out:
+        pending: list[pa.Table] = []
+        for config in configs:
+            for split in config.splits:
+                n_shards = shard_counts.get((config.name, split), 0)
+                stats = [read_stats(staging, config.name, split, i) for i in range(n_shards)]
+                counts.setdefault(config.name, {})[split] = {
+                    k: sum(s["counts"][k] for s in stats) for k in ("in", "out", "rejected")}
+                split_facts = _merge_stats(ctx, stats, sharded=builder.sharded)
+                ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = split_facts
+                split_files.setdefault(config.name, {})[split] = _write_split(staging, config, split, n_shards, shard_rows)
+                for i in range(n_shards):
+                    pending.append(pq.read_table(shard_root(staging, config.name, split) / f"{i:05d}" / "rejects.parquet"))
+                    pending = _flush_rejects(rejects_out, pending, final=False)
+        _flush_rejects(rejects_out, pending, final=True)
+    os.replace(tmp_rejects, staging / "rejects.parquet")
+    return counts, split_files
+
+
+def _flush_rejects(writer: pq.ParquetWriter, pending: list[pa.Table], *, final: bool) -> list[pa.Table]:
+    """Write rejects in row groups of a fixed size, so the file does not depend on the shard size."""
+    table = pa.concat_tables(pending) if pending else REJECT_SCHEMA.empty_table()
+    while table.num_rows >= _REJECT_ROW_GROUP or (final and table.num_rows):
+        chunk = table.slice(0, _REJECT_ROW_GROUP)
+        writer.write_table(chunk.combine_chunks(), row_group_size=_REJECT_ROW_GROUP)
+        table = table.slice(chunk.num_rows)
+    return [table] if table.num_rows else []
+
+
+def _write_split(staging: Path, config: ConfigSpec, split: str, n_shards: int, shard_rows: int) -> list[str]:
+    """Concatenate the shard parts of a split and cut them into files of ``shard_rows`` rows."""
+    root = shard_root(staging, config.name, split)
+    total = sum(pq.ParquetFile(root / f"{i:05d}" / "part.parquet").metadata.num_rows for i in range(n_shards))
+    n_files = max(1, -(-total // shard_rows))
+    names = [f"{config.name}/{split}-{i:05d}-of-{n_files:05d}.parquet" for i in range(n_files)]
+    (staging / config.name).mkdir(parents=True, exist_ok=True)
+    schema = config.features.arrow_schema
+    pending: list[pa.Table] = []
+    written = 0
+    for i in range(n_shards):
+        part = pq.read_table(root / f"{i:05d}" / "part.parquet")
+        if part.num_rows:
+            pending.append(part.cast(schema) if part.schema != schema else part)
+        table = pa.concat_tables(pending) if pending else None
+        while table is not None and table.num_rows >= shard_rows:
+            _write_table(table.slice(0, shard_rows).combine_chunks(), staging / names[written])
+            written += 1
+            table = table.slice(shard_rows)
+        pending = [table] if table is not None and table.num_rows else []
+    if pending or written == 0:  # the rest; an empty split still gets one (empty) file with the features
+        rest = pa.concat_tables(pending).combine_chunks() if pending else schema.empty_table()
+        _write_table(rest, staging / names[written])
+    return names
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _merge_stats(ctx: BuildContext, stats: list[dict[str, Any]], *, sharded: bool) -> dict[str, Any]:
+    """Fold shard stats into the build context in shard order; returns the split's facts."""
+    split_facts: dict[str, Any] = {}
+    for s in stats:
+        snap = s.get("context", {})
+        if not sharded:  # generate() wrote into the build's own context: only restore what a resume lost
+            _restore_context(ctx, snap)
+            split_facts = s.get("split_facts", {})
+            continue
+        for key, seconds in s.get("timings", {}).items():  # summed over workers: CPU-ish seconds
+            ctx.timings[key] = ctx.timings.get(key, 0.0) + seconds
+        for part in ("inputs", "models", "seeds"):
+            for key, value in (snap.get(part) or {}).items():
+                getattr(ctx, part).setdefault(key, value)
+        merge_facts(ctx.quality, snap.get("quality") or {})
+        merge_facts(split_facts, snap.get("facts") or {})
+    return split_facts
+
+
+def merge_facts(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Fold shard facts: numbers add, dicts merge key by key, other values keep the first shard's."""
+    for key, value in new.items():
+        if key not in into:
+            into[key] = json.loads(json.dumps(value))
+        elif isinstance(value, dict) and isinstance(into[key], dict):
+            merge_facts(into[key], value)
+        elif _is_number(value) and _is_number(into[key]):
+            into[key] = into[key] + value
+    return into
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts")
 
 
-def _context_snapshot(ctx: BuildContext) -> dict[str, Any]:
-    """What the builder recorded so far (inputs, models, seeds, quality, facts), JSON-safe.
-
-    Stored in each split marker, so a resumed build still reports what skipped splits recorded.
-    """
-    snap = {part: getattr(ctx, part) for part in _CONTEXT_PARTS}
-    snap["facts"] = {k: v for k, v in ctx.facts.items() if k not in ("split_facts", "current")}
-    return json.loads(json.dumps(snap, sort_keys=True, default=str))
-
-
 def _restore_context(ctx: BuildContext, snap: dict[str, Any]) -> None:
-    """Merge a marker's snapshot into ``ctx``; values recorded in this run (e.g. by prepare) win."""
+    """Merge a shard's snapshot into ``ctx``; values recorded in this run (e.g. by prepare) win."""
     for part in _CONTEXT_PARTS:
         target = getattr(ctx, part)
         for key, value in (snap.get(part) or {}).items():
@@ -180,88 +408,6 @@ def _check_names(builder: Builder) -> None:
                           f"use semver x.y.z (e.g. 1.0.0)")
     if not _SAFE_NAME.match(builder.name):
         raise ConfigError(f"builder name {builder.name!r} must be letters, digits, '.', '_' or '-'")
-
-
-def _run_split(builder: Builder, config: ConfigSpec, split: str, ctx: BuildContext, staging: Path, shard_rows: int) -> dict[str, Any]:
-    """Generate one split, writing a Parquet shard every ``shard_rows`` rows (memory stays bounded).
-
-    Shards are written under temporary names and get their final ``-0000i-of-0000N`` names once the
-    split is complete and its accounting checks out.
-    """
-    rejects: list[dict[str, Any]] = []
-    buffer: list[dict[str, Any]] = []
-    tmp_files: list[Path] = []
-    n_rows = 0
-    read_before = ctx._read
-    ctx.facts["current"] = {}
-    shard_dir = staging / config.name
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*shard_dir.glob(f"{split}-*.parquet"), *shard_dir.glob(f"{split}.tmp-*.parquet")]:
-        stale.unlink()  # from a run killed before its marker was written
-
-    def flush() -> None:
-        path = shard_dir / f"{split}.tmp-{len(tmp_files):05d}.parquet"
-        pq.write_table(_rows_to_table(buffer, config, split, builder.name), path)
-        tmp_files.append(path)
-        buffer.clear()
-
-    with ctx.timer(f"generate/{config.name}/{split}"):
-        for item in tqdm(builder.generate(config, split, ctx), desc=f"{builder.name} {config.name}/{split}", unit="ex", leave=False):
-            if isinstance(item, Reject):
-                rejects.append({"config": config.name, "split": split, "id": item.id, "reason": item.reason,
-                                "detail": item.detail, "example": json.dumps(item.example, ensure_ascii=False, sort_keys=True, default=str)
-                                if item.example is not None else None})
-            else:
-                buffer.append(item)
-                n_rows += 1
-                if len(buffer) >= shard_rows:
-                    flush()
-    n_in = ctx._read - read_before
-    if n_in != n_rows + len(rejects):
-        raise AccountingError(
-            f"builder {builder.name!r} {config.name}/{split}: read {n_in} inputs but produced {n_rows} rows "
-            f"+ {len(rejects)} rejects; every input must end as a row or a Reject (call ctx.read() per input)"
-        )
-    if buffer or not tmp_files:
-        flush()
-    files = []
-    for i, tmp in enumerate(tmp_files):
-        rel = f"{config.name}/{split}-{i:05d}-of-{len(tmp_files):05d}.parquet"
-        os.replace(tmp, staging / rel)
-        files.append(rel)
-    rejects_path = staging / "_rejects" / f"{config.name}.{split}.parquet"
-    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA), rejects_path)
-    return {"counts": {"in": n_in, "out": n_rows, "rejected": len(rejects)}, "files": files,
-            "rejects": str(rejects_path.relative_to(staging)), "facts": ctx.facts.pop("current", {})}
-
-
-def _rows_to_table(rows: list[dict[str, Any]], config: ConfigSpec, split: str, builder_name: str) -> pa.Table:
-    """Rows as an Arrow table with the config's Features embedded; a bad row is named, not buried in Arrow."""
-    if not rows:
-        return config.features.arrow_schema.empty_table()
-    columns = set(config.features)
-    for row in rows:  # Dataset.from_list would quietly fill a missing column with nulls
-        if not isinstance(row, dict) or set(row) != columns:
-            row_id = row.get("id", "?") if isinstance(row, dict) else "?"
-            got = f"has columns {sorted(row)}" if isinstance(row, dict) else f"is a {type(row).__name__}, not a dict"
-            raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: row {row_id!r} {got}; the config's "
-                               f"features are {sorted(columns)}. Make generate() yield rows matching ConfigSpec.features")
-    try:
-        return datasets.Dataset.from_list(rows, features=config.features).data.table
-    except Exception as first_error:  # find the first row that does not fit, for a useful message
-        for row in rows:
-            problem = None
-            try:
-                datasets.Dataset.from_list([row], features=config.features)
-            except Exception as err:  # noqa: BLE001 - reported with the row id
-                problem = f"does not match the features: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-            if problem:
-                row_id = row.get("id", "?")
-                raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: row {row_id!r} {problem}; "
-                                   f"make generate() yield rows matching ConfigSpec.features") from None
-        raise DsbuildError(f"builder {builder_name!r} {config.name}/{split}: rows could not be converted to Arrow "
-                           f"({type(first_error).__name__}: {str(first_error).splitlines()[0][:200]})") from first_error
 
 
 def _provenance(builder: Builder, ctx: BuildContext, configs: list[ConfigSpec], counts: dict, split_files: dict,

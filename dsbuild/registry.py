@@ -125,3 +125,4 @@ projectors: Registry[Callable[..., Any]] = Registry("projectors", autoload=("dsb
 tokenizers: Registry[Callable[..., Any]] = Registry("tokenizers", autoload=("dsbuild.tokenize",))
 
 ALL_REGISTRIES = {r.kind: r for r in (builders, translators, aligners, projectors, tokenizers)}
+executors: Registry[Callable[..., Any]] = Registry("executors", autoload=("dsbuild.execution",))

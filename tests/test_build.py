@@ -67,7 +67,8 @@ def test_resume_after_a_kill_reuses_finished_splits(tmp_path, toy_builders):
     with pytest.raises(RuntimeError, match="simulated kill"):
         build(ToyBuilder(), tmp_path / "out")
     staging = next((tmp_path / "out" / "toy-ner").glob(".0.1.0.partial-*"))
-    assert sorted(p.name for p in (staging / "_markers").iterdir()) == ["a.test.json", "a.train.json"]
+    done = sorted(str(m.parent.relative_to(staging / "_shards")) for m in staging.glob("_shards/*/*/*/done"))
+    assert done == ["a/test/00000", "a/train/00000"]
     assert not (tmp_path / "out" / "toy-ner" / "0.1.0").exists()
 
     ToyBuilder.fail_on = None
