@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _UNAVAILABLE: list[tuple[str, str]] = []
 
 #: command modules under dsbuild/cli/, in the order they appear in ``--help``
-COMMAND_MODULES: list[str] = ["list_builders", "info", "build", "card", "validate", "push"]
+COMMAND_MODULES: list[str] = ["list_builders", "info", "build", "clean", "card", "validate", "push"]
 
 
 def _version(value: bool) -> None:

@@ -51,7 +51,7 @@ class LocalExecutor(Executor):
             _limit_threads(self.threads)
         worker = ShardWorker(builder, staging, WorkerInfo(0, device, 1), on_step=on_step)
         for task in tasks:
-            on_done(task, run_guarded(worker, task))
+            on_done(task, unwrap(run_guarded(worker, task), task))
 
     def _run_pool(self, builder: Builder, staging: Path, tasks: Iterable[ShardTask], on_done: OnDone,
                   on_step: OnStep | None) -> None:

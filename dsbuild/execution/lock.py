@@ -51,6 +51,11 @@ class BuildLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _read_holder(fd)
+                for _ in range(50):  # the holder writes its name just after locking: give it a moment
+                    if holder:
+                        break
+                    time.sleep(0.02)
+                    holder = _read_holder(fd)
                 os.close(fd)
                 raise BuildLockedError(f"another build of {self.what} into this folder is running ({describe(holder)}); "
                                        f"wait for it to finish or stop it (lock file {self.path})") from None
