@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
 
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
+from dsbuild.pipeline import Step
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.features import example_to_row, ner_features, span_feature
@@ -157,7 +158,7 @@ class TranslateTrain(Builder):
         self._check_options()
         labels = getattr(self, "labels", None)
         if labels is None:  # configs() before prepare(): read the labels now
-            self._load_source()
+            self._scan_source()
             labels = self.labels
         extra = {
             "source_id": datasets.Value("string"),
@@ -176,73 +177,106 @@ class TranslateTrain(Builder):
                                                       f"projected spans and tags, source sentence, QC columns.")
                 for lang in self.options.target_langs]
 
-    # ------------------------------------------------------------------ source data
-    def _load_source(self, ctx: BuildContext | None = None) -> None:
+    # ------------------------------------------------------------------ source data (lazy)
+    def _source_kind(self) -> str:
+        """``shipped`` (default sample), ``file`` (CoNLL/JSONL/Parquet), ``folder`` or ``hub``."""
         o = self.options
-        path = Path(o.source) if o.source else DEFAULT_SOURCE
-        if path.is_dir():  # a local dataset folder: load_dataset reads it like a Hub dataset
-            data = self._read_hub(str(path))
-            if ctx is not None:
-                ctx.facts["source_hub"] = {"name": str(path), "config": o.source_config or None}
-        elif not o.source or path.exists():
-            data = {"train" if o.source else "test": self._read_local(path)}
-            if ctx is not None:
-                ctx.add_input(path, role=f"{o.src_lang} labelled source", license="" if o.source else "Europarl terms")
-        else:
-            data = self._read_hub(o.source)
-            if ctx is not None:
-                ctx.facts["source_hub"] = {"name": o.source, "config": o.source_config or None}
-        if o.splits:
-            missing = [s for s in o.splits if s not in data]
-            if missing:
-                raise ConfigError(f"translate-train: split(s) {missing} not in the source (it has {sorted(data)})")
-            data = {s: data[s] for s in o.splits}
-        if o.max_examples > 0:
-            data = {s: exs[: o.max_examples] for s, exs in data.items()}
-        self.data = data
-        self.split_names = list(data)
-        self.labels = sorted({s.label for exs in data.values() for ex in exs for s in ex.spans}) or ["MISC"]
+        if not o.source:
+            return "shipped"
+        path = Path(o.source)
+        return "folder" if path.is_dir() else "file" if path.exists() else "hub"
 
-    def _read_local(self, path: Path) -> list[Example]:
+    def _split_names(self) -> list[str]:
+        o = self.options
+        kind = self._source_kind()
+        if kind in ("shipped", "file"):
+            names = ["train" if o.source else "test"]
+        else:
+            names = list(self._hub().keys())
+        if o.splits:
+            missing = [s for s in o.splits if s not in names]
+            if missing:
+                raise ConfigError(f"translate-train: split(s) {missing} not in the source (it has {sorted(names)})")
+            names = list(o.splits)
+        return names
+
+    def read_split(self, split: str) -> Iterator[Example]:
+        """The source examples of one split, read lazily (``max_examples`` applied)."""
+        o = self.options
+        kind = self._source_kind()
+        if kind in ("shipped", "file"):
+            examples = self._iter_local(Path(o.source) if o.source else DEFAULT_SOURCE)
+        else:
+            examples = self._iter_hub(split)
+        return islice(examples, o.max_examples) if o.max_examples > 0 else examples
+
+    def _scan_source(self) -> None:
+        """One streaming pass: split names, example counts and the label set (nothing kept in memory)."""
+        labels: set[str] = set()
+        self.split_names = self._split_names()
+        self.split_sizes: dict[str, int] = {}
+        for split in self.split_names:
+            n = 0
+            for ex in self.read_split(split):
+                n += 1
+                labels.update(s.label for s in ex.spans)
+            self.split_sizes[split] = n
+        self.labels = sorted(labels) or ["MISC"]
+
+    def _iter_local(self, path: Path) -> Iterator[Example]:
         o = self.options
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
-            from dsbuild.io.jsonl import read_jsonl
+            from dsbuild.io.jsonl import iter_jsonl
 
-            return read_jsonl(path, scheme=o.scheme, tokens_key=o.tokens_column,
+            return iter_jsonl(path, scheme=o.scheme, tokens_key=o.tokens_column,
                               tags_key=o.tags_column if o.tags_column != "ner_tags" else None)
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(path)
-            names = _classlabel_names(table.schema.metadata, o.tags_column)
-            return [self._row_example(row, str(row.get("id") or f"{path.stem}-{i}"), names, str(path), i + 1)
-                    for i, row in enumerate(table.to_pylist())]
+            return self._iter_parquet(path)
         if suffix in CONLL_SUFFIXES or not suffix:
-            from dsbuild.io.conll import read_conll
+            from dsbuild.io.conll import iter_conll
 
-            return read_conll(path, scheme=o.scheme, id_prefix=path.stem.split(".")[0] if o.source else "europarl-en")
+            return iter_conll(path, scheme=o.scheme, id_prefix=path.stem.split(".")[0] if o.source else "europarl-en")
         raise ConfigError(f"translate-train: cannot read {path}: use a CoNLL file ({', '.join(CONLL_SUFFIXES)}), "
                           f".jsonl or .parquet, or a Hub dataset name")
 
-    def _read_hub(self, name: str) -> dict[str, list[Example]]:
+    def _iter_parquet(self, path: Path) -> Iterator[Example]:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        names = _classlabel_names(parquet.schema_arrow.metadata, self.options.tags_column)
+        i = 0
+        for batch in parquet.iter_batches(batch_size=1000):  # streamed: one batch in memory
+            for row in batch.to_pylist():
+                yield self._row_example(row, str(row.get("id") or f"{path.stem}-{i}"), names, str(path), i + 1)
+                i += 1
+
+    def _hub(self) -> Any:
+        """The Hub dataset (or local dataset folder) as streaming splits, opened once per process."""
         o = self.options
-        try:
-            ds = datasets.load_dataset(name, o.source_config or None)
-        except Exception as err:  # datasets raises many types; the user needs one line
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConfigError(f"translate-train: cannot load source {name!r}: {first[:200]} (not a local file either)") from None
-        out: dict[str, list[Example]] = {}
-        for split, dset in ds.items():
-            feat = dset.features.get(o.tags_column)
-            if o.tokens_column not in dset.features or feat is None:
-                raise ConfigError(f"translate-train: {name} split {split} has no {o.tokens_column!r} / {o.tags_column!r} "
-                                  f"columns (columns: {', '.join(dset.column_names)}); set tokens_column / tags_column")
-            inner = getattr(feat, "feature", None)
-            names = list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
-            out[split] = [self._row_example(row, str(row.get("id") or f"{split}-{i}"), names, f"{name}/{split}", i + 1)
-                          for i, row in enumerate(dset)]
-        return out
+
+        def load() -> Any:
+            try:
+                return datasets.load_dataset(o.source, o.source_config or None, streaming=True)
+            except Exception as err:  # datasets raises many types; the user needs one line
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ConfigError(f"translate-train: cannot load source {o.source!r}: {first[:200]} "
+                                  f"(not a local file either)") from None
+
+        return self.cached("hub-source", load)
+
+    def _iter_hub(self, split: str) -> Iterator[Example]:
+        o = self.options
+        dset = self._hub()[split]
+        features = dset.features or {}
+        feat = features.get(o.tags_column)
+        if features and (o.tokens_column not in features or feat is None):
+            raise ConfigError(f"translate-train: {o.source} split {split} has no {o.tokens_column!r} / "
+                              f"{o.tags_column!r} columns (columns: {', '.join(features)}); set tokens_column / tags_column")
+        inner = getattr(feat, "feature", None)
+        names = list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
+        for i, row in enumerate(dset):
+            yield self._row_example(row, str(row.get("id") or f"{split}-{i}"), names, f"{o.source}/{split}", i + 1)
 
     def _row_example(self, row: dict[str, Any], ex_id: str, names: list[str] | None, source: str, line: int) -> Example:
         o = self.options
@@ -260,10 +294,16 @@ class TranslateTrain(Builder):
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, ctx: BuildContext) -> None:
+        """Check options, scan the source once (splits, sizes, labels), record inputs. No model loads here."""
         self._check_options()
-        self._load_source(ctx)
+        self._scan_source()
         o = self.options
-        self.translators: dict[str, Any] = {}
+        kind = self._source_kind()
+        if kind in ("shipped", "file"):
+            path = Path(o.source) if o.source else DEFAULT_SOURCE
+            ctx.add_input(path, role=f"{o.src_lang} labelled source", license="" if o.source else "Europarl terms")
+        else:
+            ctx.facts["source_hub"] = {"name": o.source, "config": o.source_config or None}
         ctx.add_seed("aligner/sampling", o.seed)
         from dsbuild.project.parallel import shipped_parallel_paths
 
@@ -271,18 +311,59 @@ class TranslateTrain(Builder):
             if self._uses_shipped_parallel(lang):
                 for path in shipped_parallel_paths(o.src_lang, lang) or ():
                     ctx.add_input(path, role="extra parallel text for the word aligner", license="Europarl terms")
+            if o.translator == "given":
+                self._record_given_input(lang, ctx)
         ctx.facts["translate_train"] = {"method": o.method, "translator": o.translator, "src_lang": o.src_lang,
                                         "policy": o.policy, "per_language": {}}
-        if o.translator == "hf-seq2seq":
-            self.mt = self._hf_translator()
-            d = self.mt.describe()
-            ctx.add_model(d["model"], revision=d["revision"], kind="machine translation", family=d["family"],
-                          **d["params"])
-            ctx.facts["translate_train"]["translator_description"] = d
+
+    def _record_given_input(self, lang: str, ctx: BuildContext) -> None:
+        o = self.options
+        if o.translations:
+            path = Path(o.translations.replace("{lang}", lang))
+            if not path.is_file():
+                raise ConfigError(f"translate-train: translations file {path} not found (option translations)")
+            ctx.add_input(path, role=f"given {lang} translations")
+        elif o.source or lang not in DEFAULT_GIVEN:
+            raise ConfigError(f"translate-train: no translations into {lang!r}: give --set translations=FILE "
+                              f"(columns source,target), or use --set translator=hf-seq2seq --set model=...")
         else:
-            self.mt = None
-            # every target language needs its translations before anything is built
-            self.given = {lang: self._given_translator(lang, ctx) for lang in o.target_langs}
+            ctx.add_input(DEFAULT_GIVEN[lang], role=f"given {lang} translations (Europarl side)", license="Europarl terms")
+
+    # ------------------------------------------------------------------ sharded recipe
+    def source(self, config: ConfigSpec, split: str) -> Iterator[Example]:
+        return self.read_split(split)
+
+    def count(self, config: ConfigSpec, split: str) -> int | None:
+        return getattr(self, "split_sizes", {}).get(split)
+
+    def steps(self, config: ConfigSpec, split: str) -> list[Step]:
+        lang = config.name
+        return [CheckSource(self, lang), Translate(self, lang), Project(self, lang), ToRow(self, lang)]
+
+    def translator(self) -> Any:
+        """The MT model (hf-seq2seq), loaded once per worker on the worker's device."""
+        return self.cached("mt", self._hf_translator)
+
+    def given(self, lang: str) -> Any:
+        """The given translator for ``lang``, loaded once per worker."""
+        return self.cached(f"given/{lang}", lambda: self._given_translator(lang))
+
+    def projector(self, lang: str) -> Any:
+        return self.cached(f"projector/{lang}", lambda: self._projector(lang))
+
+    def gold_target(self, lang: str) -> dict[str, set[tuple[str, int, int]]] | None:
+        """Human labels of the shipped target side (default build only), for the projection score."""
+        o = self.options
+        if o.translator != "given" or o.source or o.translations or lang not in DEFAULT_GIVEN:
+            return None
+
+        def load() -> dict[str, set[tuple[str, int, int]]]:
+            from dsbuild.io.conll import read_conll
+
+            return {ex.id: {(s.label, s.start, s.end) for s in ex.spans}
+                    for ex in read_conll(DEFAULT_GIVEN[lang], id_prefix="europarl-en")}
+
+        return self.cached(f"gold/{lang}", load)
 
     def _hf_translator(self) -> Any:
         from dsbuild.registry import translators
@@ -291,29 +372,24 @@ class TranslateTrain(Builder):
         kwargs: dict[str, Any] = {"revision": o.revision or None, "beam_size": o.beam_size, "batch_size": o.batch_size,
                                   "seed": o.seed, "long_inputs": "split" if o.long_inputs == "split" else "error",
                                   "cache": Path(o.cache_dir) if o.cache_dir else None}
+        if self.worker.device and "device" not in o.translator_options:
+            kwargs["device"] = self.worker.device  # --devices: one device per worker
         kwargs.update(o.translator_options)
         try:
             return translators.get("hf-seq2seq")(o.model, **kwargs)
         except TypeError as err:
             raise ConfigError(f"translate-train: bad translator_options {o.translator_options}: {err}") from None
 
-    def _given_translator(self, lang: str, ctx: BuildContext) -> Any:
+    def _given_translator(self, lang: str) -> Any:
         """The given translator for ``lang``: the user's file, or the shipped Europarl side."""
         from dsbuild.registry import translators
 
         o = self.options
         if o.translations:
-            path = Path(o.translations.replace("{lang}", lang))
-            tr = translators.get("given")(path=path, key=o.translations_key)
-            ctx.add_input(path, role=f"given {lang} translations")
-            return tr
-        if o.source or lang not in DEFAULT_GIVEN:
-            raise ConfigError(f"translate-train: no translations into {lang!r}: give --set translations=FILE "
-                              f"(columns source,target), or use --set translator=hf-seq2seq --set model=...")
+            return translators.get("given")(path=Path(o.translations.replace("{lang}", lang)), key=o.translations_key)
         from dsbuild.io.conll import read_conll
 
         targets = read_conll(DEFAULT_GIVEN[lang], id_prefix="europarl-en")  # same ids as the English side
-        ctx.add_input(DEFAULT_GIVEN[lang], role=f"given {lang} translations (Europarl side)", license="Europarl terms")
         return translators.get("given")({t.id: t.text for t in targets}, key="id")
 
     def _projector(self, lang: str) -> Any:
@@ -330,8 +406,8 @@ class TranslateTrain(Builder):
                 aligner_options.update(parallel_text(o.src_lang, lang, tokenizer=o.target_tokenizer))
             return make_projector("alignment", aligner=o.aligner, aligner_options=aligner_options,
                                   target_tokenizer=o.target_tokenizer, policy=o.policy, **options)
-        return make_projector(o.method, target_tokenizer=o.target_tokenizer, policy=o.policy, translator=self.mt,
-                              **options)
+        return make_projector(o.method, target_tokenizer=o.target_tokenizer, policy=o.policy,
+                              translator=self.translator(), **options)
 
     def _uses_shipped_parallel(self, lang: str) -> bool:
         """Whether the aligner also trains on the parallel text shipped for this language pair."""
@@ -340,98 +416,6 @@ class TranslateTrain(Builder):
         o = self.options
         return (o.method == "alignment" and o.extra_parallel and o.aligner == "eflomal"
                 and "extra_src" not in o.aligner_options and shipped_parallel_paths(o.src_lang, lang) is not None)
-
-    # ------------------------------------------------------------------ generate
-    def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
-        o = self.options
-        lang = config.name
-        examples = self.data[split]
-        ctx.read(len(examples))
-        translator = self.mt if self.mt is not None else self.given[lang]
-        if self.mt is None:
-            ctx.add_model("given-translations", revision=translator.describe()["revision"], kind="translations",
-                          entries=translator.describe()["entries"])
-        rejects: dict[int, Reject] = {}
-        for i, ex in enumerate(examples):
-            if not ex.tokens or not ex.text.strip():
-                rejects[i] = Reject(ex.id, "empty-sentence", "the source sentence has no tokens", ex.to_dict())
-        todo = [i for i in range(len(examples)) if i not in rejects]
-        if self.mt is not None:
-            if o.long_inputs == "reject":
-                too_long = self.mt.too_long([examples[i].text for i in todo], o.src_lang)
-                for i, bad in zip(todo, too_long):
-                    if bad:
-                        rejects[i] = Reject(examples[i].id, "too-long", f"more than {self.mt.max_input_tokens} source "
-                                            f"tokens for the MT model", examples[i].to_dict())
-                todo = [i for i in todo if i not in rejects]
-        translations: dict[int, str] = {}
-        with ctx.timer(f"translate/{lang}"):
-            if self.mt is None:
-                found = translator.lookup([examples[i].text for i in todo], o.src_lang, lang,
-                                          ids=[examples[i].id for i in todo])
-                for i, t in zip(todo, found):
-                    if t is None or not t.strip():
-                        rejects[i] = Reject(examples[i].id, "no-translation", f"no given {lang} translation "
-                                            f"(looked up by {translator.key})", examples[i].to_dict())
-                    else:
-                        translations[i] = t
-            elif o.method != "markers":  # markers translates the marked source itself
-                out = self.mt.translate([examples[i].text for i in todo], o.src_lang, lang)
-                for i, t in zip(todo, out):
-                    if t.strip():
-                        translations[i] = t
-                    else:
-                        rejects[i] = Reject(examples[i].id, "empty-translation", "the MT model returned an empty text",
-                                            examples[i].to_dict())
-        todo = [i for i in todo if i not in rejects]
-        projector = self._projector(lang)
-        with ctx.timer(f"project/{lang}"):
-            targets = None if o.method == "markers" else [translations[i] for i in todo]
-            projections = projector.project([examples[i] for i in todo], targets, src_lang=o.src_lang, tgt_lang=lang) \
-                if todo else []
-        describe = getattr(projector, "describe", None)
-        ctx.facts["translate_train"]["projector"] = _stable(describe() if callable(describe) else {"method": o.method})
-        results: dict[int, dict[str, Any] | Reject] = dict(rejects)
-        for i, proj in zip(todo, projections):
-            results[i] = self._row_or_reject(examples[i], proj)
-        kept = sum(1 for r in results.values() if not isinstance(r, Reject))
-        reasons = Counter(r.reason for r in results.values() if isinstance(r, Reject))
-        spans_in = sum(len(ex.spans) for ex in examples)
-        spans_out = sum(len(r["spans"]) for r in results.values() if not isinstance(r, Reject))
-        per_lang = ctx.facts["translate_train"]["per_language"].setdefault(lang, {})
-        per_lang[split] = {"input": len(examples), "kept": kept, "rejected": len(examples) - kept,
-                           "reject_reasons": dict(sorted(reasons.items())), "source_spans": spans_in,
-                           "projected_spans_kept": spans_out}
-        ctx.facts["current"] = per_lang[split]
-        if self.mt is not None:
-            ctx.facts["translate_train"]["translator_stats"] = dict(self.mt.stats)
-        if self.mt is None and not o.source and lang in DEFAULT_GIVEN:
-            ctx.quality.setdefault("projection_vs_human_labels", {})[f"{lang}/{split}"] = self._gold_score(lang, results)
-        for i in range(len(examples)):
-            yield results[i]
-
-    def _gold_score(self, lang: str, results: dict[int, dict[str, Any] | Reject]) -> dict[str, Any]:
-        """Projected spans vs the human labels of the shipped target side (same text), micro P/R/F1.
-
-        Spans are compared by label and character offsets; the gold spans of rejected sentences
-        count as missed, so the figure measures the whole pipeline, not only what was kept.
-        """
-        from dsbuild.io.conll import read_conll
-
-        gold = {ex.id: {(s.label, s.start, s.end) for s in ex.spans}
-                for ex in read_conll(DEFAULT_GIVEN[lang], id_prefix="europarl-en")}
-        tp = fp = fn = 0
-        for r in results.values():
-            if isinstance(r, Reject):
-                fn += len(gold.get(r.id, ()))
-                continue
-            pred = {(s["label"], s["start"], s["end"]) for s in r["spans"]}
-            g = gold.get(r["id"], set())
-            tp, fp, fn = tp + len(pred & g), fp + len(pred - g), fn + len(g - pred)
-        p = tp / (tp + fp) if tp + fp else 0.0
-        rc = tp / (tp + fn) if tp + fn else 0.0
-        return {"precision": round(p, 4), "recall": round(rc, 4), "f1": round(2 * p * rc / (p + rc), 4) if p + rc else 0.0,
-                "gold_spans": tp + fn, "projected_spans": tp + fp}
 
     def _row_or_reject(self, source: Example, proj: Any) -> dict[str, Any] | Reject:
         if proj.rejected:
@@ -463,7 +447,21 @@ class TranslateTrain(Builder):
         return row
 
     def finish(self, ctx: BuildContext) -> None:
-        facts = ctx.facts.get("translate_train", {})
+        """Per-language tables, rates and the gold score, from the facts summed over shards."""
+        facts = ctx.facts.setdefault("translate_train", {})
+        stats: dict[str, int] = {}
+        for lang, splits in ctx.facts.get("split_facts", {}).items():
+            for split, f in splits.items():
+                facts.setdefault("per_language", {}).setdefault(lang, {})[split] = {
+                    "input": f.get("input", 0), "kept": f.get("kept", 0), "rejected": f.get("input", 0) - f.get("kept", 0),
+                    "reject_reasons": dict(sorted(f.get("reject_reasons", {}).items())),
+                    "source_spans": f.get("source_spans", 0), "projected_spans_kept": f.get("projected_spans_kept", 0)}
+                for key, n in f.get("translator_stats", {}).items():
+                    stats[key] = stats.get(key, 0) + n
+                if "gold" in f:
+                    ctx.quality.setdefault("projection_vs_human_labels", {})[f"{lang}/{split}"] = _prf(f["gold"])
+        if stats:
+            facts["translator_stats"] = stats
         for lang, splits in facts.get("per_language", {}).items():
             total_in = sum(s["input"] for s in splits.values())
             kept = sum(s["kept"] for s in splits.values())
@@ -471,6 +469,159 @@ class TranslateTrain(Builder):
             spans_in = sum(s["source_spans"] for s in splits.values())
             spans_out = sum(s["projected_spans_kept"] for s in splits.values())
             ctx.quality.setdefault("projected_span_rate", {})[lang] = round(spans_out / spans_in, 4) if spans_in else None
+
+
+# ---------------------------------------------------------------------- steps
+@dataclass
+class Item:
+    """A source sentence on its way through the steps."""
+
+    source: Example
+    translation: str | None = None
+    projection: Any = None
+
+
+def _reject(ctx: BuildContext, ex: Example, reason: str, detail: str, example: dict[str, Any] | None = None) -> Reject:
+    """A reject, counted by reason for the card."""
+    reasons = ctx.facts.setdefault("reject_reasons", {})
+    reasons[reason] = reasons.get(reason, 0) + 1
+    return Reject(ex.id, reason, detail, example if example is not None else ex.to_dict())
+
+
+class CheckSource(Step):
+    """Empty sentences, and (hf-seq2seq, ``long_inputs=reject``) sentences over the model's limit."""
+
+    name = "check"
+
+    def __init__(self, builder: TranslateTrain, lang: str) -> None:
+        self.builder, self.lang = builder, lang
+
+    def run(self, items: list[Example], ctx: BuildContext) -> list[Item | Reject]:
+        o = self.builder.options
+        ctx.facts["input"] = ctx.facts.get("input", 0) + len(items)
+        ctx.facts["source_spans"] = ctx.facts.get("source_spans", 0) + sum(len(ex.spans) for ex in items)
+        gold = self.builder.gold_target(self.lang)
+        if gold is not None:  # every input's human spans: those of rejected sentences count as missed
+            counts = ctx.facts.setdefault("gold", {})
+            counts["gold_spans"] = counts.get("gold_spans", 0) + sum(len(gold.get(ex.id, ())) for ex in items)
+        out: list[Item | Reject] = [Item(ex) if ex.tokens and ex.text.strip() else
+                                    _reject(ctx, ex, "empty-sentence", "the source sentence has no tokens")
+                                    for ex in items]
+        if o.translator == "hf-seq2seq" and o.long_inputs == "reject":
+            live = [i for i, it in enumerate(out) if isinstance(it, Item)]
+            mt = self.builder.translator()
+            too_long = mt.too_long([items[i].text for i in live], o.src_lang) if live else []
+            for i, bad in zip(live, too_long):
+                if bad:
+                    out[i] = _reject(ctx, items[i], "too-long", f"more than {mt.max_input_tokens} source tokens "
+                                                                f"for the MT model")
+        return out
+
+
+class Translate(Step):
+    """Translate each sentence (hf-seq2seq, cached on disk) or look its translation up (given)."""
+
+    name = "translate"
+
+    def __init__(self, builder: TranslateTrain, lang: str) -> None:
+        self.builder, self.lang = builder, lang
+
+    def setup(self, ctx: BuildContext) -> None:
+        if self.builder.options.translator == "given":
+            d = self.builder.given(self.lang).describe()
+            ctx.add_model("given-translations", revision=d["revision"], kind="translations", entries=d["entries"])
+        else:
+            d = self.builder.translator().describe()
+            ctx.add_model(d["model"], revision=d["revision"], kind="machine translation", family=d["family"],
+                          **d["params"])
+            ctx.settings.setdefault("translate_train", {})["translator_description"] = d
+
+    def run(self, items: list[Item], ctx: BuildContext) -> list[Item | Reject]:
+        o = self.builder.options
+        texts = [it.source.text for it in items]
+        if o.translator == "given":
+            given = self.builder.given(self.lang)
+            found = given.lookup(texts, o.src_lang, self.lang, ids=[it.source.id for it in items])
+            return [_reject(ctx, it.source, "no-translation", f"no given {self.lang} translation (looked up by "
+                                                              f"{given.key})") if not (t and t.strip())
+                    else Item(it.source, t) for it, t in zip(items, found)]
+        if o.method == "markers":  # markers translates the marked source itself, in the project step
+            return list(items)
+        mt = self.builder.translator()
+        before = dict(mt.stats)
+        out = mt.translate(texts, o.src_lang, self.lang)
+        _add_counts(ctx.facts.setdefault("translator_stats", {}), before, mt.stats)
+        return [Item(it.source, t) if t.strip() else
+                _reject(ctx, it.source, "empty-translation", "the MT model returned an empty text")
+                for it, t in zip(items, out)]
+
+
+class Project(Step):
+    """Project the source spans onto the translations with the chosen method."""
+
+    name = "project"
+
+    def __init__(self, builder: TranslateTrain, lang: str) -> None:
+        self.builder, self.lang = builder, lang
+
+    def run(self, items: list[Item], ctx: BuildContext) -> list[Item]:
+        o = self.builder.options
+        projector = self.builder.projector(self.lang)
+        targets = None if o.method == "markers" else [it.translation for it in items]
+        projections = projector.project([it.source for it in items], targets, src_lang=o.src_lang, tgt_lang=self.lang)
+        describe = getattr(projector, "describe", None)
+        ctx.settings.setdefault("translate_train", {}).setdefault(
+            "projector", _stable(describe() if callable(describe) else {"method": o.method}))
+        return [Item(it.source, it.translation, proj) for it, proj in zip(items, projections)]
+
+
+class ToRow(Step):
+    """A row with QC columns, or a reject (unprojected spans under ``policy=reject``, invalid projection)."""
+
+    name = "to-row"
+
+    def __init__(self, builder: TranslateTrain, lang: str) -> None:
+        self.builder, self.lang = builder, lang
+
+    def run(self, items: list[Item], ctx: BuildContext) -> list[dict[str, Any] | Reject]:
+        out = [self.builder._row_or_reject(it.source, it.projection) for it in items]
+        f = ctx.facts
+        for r in out:
+            if isinstance(r, Reject):
+                f.setdefault("reject_reasons", {})[r.reason] = f.get("reject_reasons", {}).get(r.reason, 0) + 1
+            else:
+                f["kept"] = f.get("kept", 0) + 1
+                f["projected_spans_kept"] = f.get("projected_spans_kept", 0) + len(r["spans"])
+        gold = self.builder.gold_target(self.lang)
+        if gold is not None:
+            self._score(out, items, gold, ctx.facts.setdefault("gold", {}))
+        return out
+
+    @staticmethod
+    def _score(out: list[dict[str, Any] | Reject], items: list[Item], gold: dict[str, set], counts: dict[str, int]) -> None:
+        """True positives and projected spans of kept rows (gold spans are counted by CheckSource)."""
+        for r in out:
+            if isinstance(r, Reject):
+                continue
+            pred = {(s["label"], s["start"], s["end"]) for s in r["spans"]}
+            counts["tp"] = counts.get("tp", 0) + len(pred & gold.get(r["id"], set()))
+            counts["projected"] = counts.get("projected", 0) + len(pred)
+
+
+def _prf(counts: dict[str, int]) -> dict[str, Any]:
+    """Micro P/R/F1 from summed counts; gold spans of rejected sentences count as missed."""
+    tp, projected, gold = counts.get("tp", 0), counts.get("projected", 0), counts.get("gold_spans", 0)
+    p = tp / projected if projected else 0.0
+    r = tp / gold if gold else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "gold_spans": gold, "projected_spans": projected}
+
+
+def _add_counts(into: dict[str, Any], before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Add what a counter dict gained between ``before`` and ``after`` (this shard's share)."""
+    for key, value in after.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            into[key] = into.get(key, 0) + value - before.get(key, 0)
 
 
 _UNSTABLE_KEYS = ("priors_cache", "priors_reused", "cache_dir", "device", "dtype")

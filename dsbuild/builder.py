@@ -130,6 +130,9 @@ class BuildContext:
         self.models: dict[str, dict[str, Any]] = {}
         self.seeds: dict[str, int] = {}
         self.facts: dict[str, Any] = {}
+        #: descriptions and settings that must not be summed over shards (a projector's settings):
+        #: the first shard's value is kept, and lands in ``facts`` of the whole build
+        self.settings: dict[str, Any] = {}
         self.quality: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self._read = 0

@@ -111,8 +111,13 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
         if final.exists() and not overwrite:
             raise DsbuildError(f"{final} already exists; pass --overwrite to replace it, or bump the builder version")
         staging = _staging(builder, out_dir, shard_size, resume)
-        return _build_locked(builder, final, staging, runner, shard_rows=shard_rows, shard_size=shard_size,
-                             progress=progress)
+        try:
+            return _build_locked(builder, final, staging, runner, shard_rows=shard_rows, shard_size=shard_size,
+                                 progress=progress)
+        except BaseException:
+            if staging.exists() and not any(staging.glob("_shards/*/*/*/done")):
+                shutil.rmtree(staging, ignore_errors=True)  # nothing finished: leave no clutter behind
+            raise
 
 
 def staging_folders(out_dir: str | Path, name: str | None = None) -> list[Path]:
@@ -362,6 +367,7 @@ def _merge_stats(ctx: BuildContext, stats: list[dict[str, Any]], *, sharded: boo
                 getattr(ctx, part).setdefault(key, value)
         merge_facts(ctx.quality, snap.get("quality") or {})
         merge_facts(split_facts, snap.get("facts") or {})
+        keep_first(ctx.facts, snap.get("settings") or {})
     return split_facts
 
 
@@ -374,6 +380,16 @@ def merge_facts(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             merge_facts(into[key], value)
         elif _is_number(value) and _is_number(into[key]):
             into[key] = into[key] + value
+    return into
+
+
+def keep_first(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Fold shard settings: dicts merge key by key, a value already there is kept."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            keep_first(into[key], value)
+        else:
+            into.setdefault(key, value)
     return into
 
 

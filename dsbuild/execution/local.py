@@ -124,7 +124,7 @@ def run_guarded(worker: ShardWorker, task: ShardTask) -> Any:
     try:
         return ("ok", worker.run(task))
     except DsbuildError as err:
-        return ("user-error", str(err), traceback.format_exc())
+        return ("user-error", str(err), traceback.format_exc(), type(err))
     except Exception as err:  # noqa: BLE001 - reported with the shard it happened in
         return ("error", f"{type(err).__name__}: {err}", traceback.format_exc())
 
@@ -136,8 +136,14 @@ def unwrap(result: Any, task: ShardTask) -> dict[str, Any]:
         return result[1]
     log.debug("%s failed:\n%s", task.label, result[2])
     first = str(result[1]).strip().splitlines()[0] if str(result[1]).strip() else kind
-    raise ShardError(f"{task.label} failed: {first} (finished shards are kept; fix this and run the same command "
-                     f"again to resume; -v shows the traceback)")
+    message = (f"{task.label} failed: {first} (finished shards are kept; fix this and run the same command "
+               f"again to resume; -v shows the traceback)")
+    if kind == "user-error":  # keep the error's class (ConfigError, InputError...) for callers that catch it
+        try:
+            raise result[3](message)
+        except TypeError:
+            pass
+    raise ShardError(message)
 
 
 def _relay_steps(steps: Any, on_step: OnStep, stop: threading.Event) -> None:

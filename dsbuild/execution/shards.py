@@ -38,7 +38,7 @@ REJECT_SCHEMA = pa.schema([
     ("config", pa.string()), ("split", pa.string()), ("id", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("example", pa.string()),
 ])
-_CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts")
+_CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts", "settings")
 
 
 class AccountingError(DsbuildError):

@@ -33,18 +33,30 @@ def read_jsonl(
     allow_overlap: bool = False,
 ) -> list[Example]:
     """Read token JSONL into :class:`Example` s; errors name the file and line."""
+    return list(iter_jsonl(path, scheme=scheme, label_names=label_names, tokens_key=tokens_key, tags_key=tags_key,
+                           allow_overlap=allow_overlap))
+
+
+def iter_jsonl(
+    path: str | Path,
+    *,
+    scheme: Scheme = "IOB2",
+    label_names: Sequence[str] | None = None,
+    tokens_key: str = "tokens",
+    tags_key: str | None = None,
+    allow_overlap: bool = False,
+) -> Iterator[Example]:
+    """Lazy version of :func:`read_jsonl` (one line in memory at a time)."""
     path = Path(path)
     _check_scheme(scheme)
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
-    examples: list[Example] = []
-    for lineno, obj in iter_json_objects(path):
+    for n, (lineno, obj) in enumerate(iter_json_objects(path)):
         try:
-            examples.append(_example(obj, f"{path.stem}-{len(examples)}", scheme, label_names, tokens_key, tags_key,
-                                     {"source": str(path), "line": lineno}, allow_overlap))
+            yield _example(obj, f"{path.stem}-{n}", scheme, label_names, tokens_key, tags_key,
+                           {"source": str(path), "line": lineno}, allow_overlap)
         except InputError as err:
             raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
-    return examples
 
 
 def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JSON object") -> Iterator[tuple[int, dict[str, Any]]]:
