@@ -17,6 +17,7 @@ Entry points are loaded lazily, the first time a registry is listed or a name is
 from __future__ import annotations
 
 import difflib
+import threading
 import importlib
 import logging
 import pkgutil
@@ -28,6 +29,7 @@ from dsbuild.errors import UnknownNameError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_LOAD_LOCK = threading.RLock()  # re-entrant: importing a module may look up another registry
 
 
 class Registry(Generic[T]):
@@ -92,7 +94,13 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
+        with _LOAD_LOCK:  # threads that ask during the import must wait for it, not see an empty registry
+            if self._loaded:
+                return
+            self._import_components()
+            self._loaded = True
+
+    def _import_components(self) -> None:
         for module_name in self._autoload:
             try:
                 _import_all(module_name)

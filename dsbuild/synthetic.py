@@ -31,6 +31,7 @@ import logging
 import os
 import random
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -383,9 +384,10 @@ def train_tiny_marian(out_dir: str | Path, *, seed: int = 0, threads: int | None
 
     hp = {**DEFAULT_HPARAMS, **hparams}
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name: a pid-named folder is shared by containers (pid 1 in each) writing to one cache.
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the model folder it becomes is read by other users too
     t0, cpu0 = time.perf_counter(), time.process_time()
     random.seed(seed)
     torch.manual_seed(seed)

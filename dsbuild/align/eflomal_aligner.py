@@ -52,9 +52,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from dsbuild._optional import require
 from dsbuild.align.base import Alignment
@@ -285,27 +288,37 @@ class EflomalAligner:
         key = _hash_corpus(extra_src, extra_tgt, self._options_key())
         path = self.cache_dir / "eflomal-priors" / f"{key}.priors.gz"
         self._extra_stats["priors_cache"] = str(path)
-        if path.exists():
+        parsed, trained = _read_priors(path, eflomal), False
+        if parsed is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # One process trains, concurrent ones wait and read its file: training can take minutes
+            # (and with seed=None two processes would train different priors).
+            with FileLock(str(path) + ".lock"):
+                parsed = _read_priors(path, eflomal)  # trained by another process while we waited?
+                if parsed is None:
+                    parsed, trained = self._train_priors(path, extra_src, extra_tgt, eflomal), True
+        self._extra_stats["priors_reused"] = not trained
+        if not trained:
             log.info("reusing eflomal priors %s", path)
-            self._extra_stats["priors_reused"] = True
-        else:
-            self._extra_stats["priors_reused"] = False
-            if self.seed is None:
-                log.warning("seed=None: priors trained now are random and will be reused from %s", path)
-            log.info("training eflomal priors on %d extra pairs (cached in %s)", len(extra_src), path)
-            t0 = time.perf_counter()
-            fwd, rev = self._run(extra_src, extra_tgt, None)
-            counts = eflomal.calculate_priors(
-                (" ".join(s) for s in extra_src), (" ".join(t) for t in extra_tgt),
-                (_pharaoh(links) for links in fwd), (_pharaoh(links) for links in rev))
-            buf = io.StringIO()
-            eflomal.write_priors(buf, *counts)
-            _atomic_write(path, gzip.compress(buf.getvalue().encode("utf-8"), mtime=0))
-            self._extra_stats["priors_train_s"] = round(time.perf_counter() - t0, 2)
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            self._priors = _Priors(eflomal.read_priors(f))
+        self._priors = _Priors(parsed)
         self._priors_key = key
         return self._priors
+
+    def _train_priors(self, path: Path, extra_src: list[list[str]], extra_tgt: list[list[str]], eflomal: Any) -> Any:
+        """Align the extra corpus, store its priors at ``path`` (atomically) and return them parsed."""
+        if self.seed is None:
+            log.warning("seed=None: priors trained now are random and will be reused from %s", path)
+        log.info("training eflomal priors on %d extra pairs (cached in %s)", len(extra_src), path)
+        t0 = time.perf_counter()
+        fwd, rev = self._run(extra_src, extra_tgt, None)
+        counts = eflomal.calculate_priors(
+            (" ".join(s) for s in extra_src), (" ".join(t) for t in extra_tgt),
+            (_pharaoh(links) for links in fwd), (_pharaoh(links) for links in rev))
+        buf = io.StringIO()
+        eflomal.write_priors(buf, *counts)
+        _atomic_write(path, gzip.compress(buf.getvalue().encode("utf-8"), mtime=0))
+        self._extra_stats["priors_train_s"] = round(time.perf_counter() - t0, 2)
+        return eflomal.read_priors(io.StringIO(buf.getvalue()))
 
     # ------------------------------------------------------------------ running the binary
 
@@ -499,7 +512,8 @@ def _seeded_binary(original: Path, cache_dir: Path) -> Path:
     data = original.read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]
     target = cache_dir / f"eflomal-seeded-{digest}"
-    if target.is_file() and os.access(target, os.X_OK):
+    # The patch keeps the length: a copy of another size is damaged (cut short by a crash), not reusable.
+    if target.is_file() and os.access(target, os.X_OK) and target.stat().st_size == len(data):
         return target
     if data.count(_URANDOM) != 1:
         raise ConfigError(
@@ -511,12 +525,34 @@ def _seeded_binary(original: Path, cache_dir: Path) -> Path:
     return target
 
 
+def _read_priors(path: Path, eflomal: Any) -> Any:
+    """Parsed priors from the cache, or ``None`` (a miss) when absent or damaged (then retrained)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return eflomal.read_priors(f)
+    except FileNotFoundError:
+        return None
+    # gzip/zlib errors for a truncated file; eflomal's parser raises ValueError, IndexError or
+    # TypeError (its own message formatting) on a bad line.
+    except (OSError, EOFError, zlib.error, ValueError, IndexError, TypeError) as err:
+        log.warning("ignoring damaged eflomal priors %s (%s: %s); training them again", path, type(err).__name__, err)
+        return None
+
+
 def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers in any process see the old file or all of the new one.
+
+    The temporary file has a unique name (``mkstemp``) in the same folder, so concurrent writers
+    never share one and the final rename is atomic; it is synced before the rename so that a
+    crash leaves no empty or short file under the final name.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.maltese import resources
 from dsbuild.maltese.readers import FINE_TO_MERGED, MERGED_LABELS, AnnotatedSentence, read_etymology_tsv
@@ -495,10 +497,15 @@ def shipped_model_dir() -> Path:
     return resources.data_dir() / MODEL_DIRNAME
 
 
+def _cache_root() -> Path:
+    """``$DSBUILD_CACHE``, else ``$XDG_CACHE_HOME/dsbuild`` (``~/.cache/dsbuild``)."""
+    return Path(os.environ.get("DSBUILD_CACHE")
+                or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild"))
+
+
 def _cache_dir() -> Path:
-    root = os.environ.get("DSBUILD_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
     key = hashlib.sha256(json.dumps(DEFAULT_PARAMS, sort_keys=True).encode()).hexdigest()[:6]
-    return Path(root) / "maltese" / f"etymology-f{FEATURE_VERSION}-{key}-{resources.file_sha256(resources.annotations_path())[:12]}"
+    return _cache_root() / "maltese" / f"etymology-f{FEATURE_VERSION}-{key}-{resources.file_sha256(resources.annotations_path())[:12]}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -514,18 +521,53 @@ def load_classifier() -> EtymologyClassifier:
     except InputError as err:
         log.info("shipped etymology model unusable (%s); using the cache", err)
     cached = _cache_dir()
+    # The lock file lives outside maltese/, which holds model folders only.
+    return _load_or_train_cached(cached, _cache_root() / "locks" / f"{cached.name}.lock")
+
+
+def _load_or_train_cached(cached: Path, lock: Path) -> EtymologyClassifier:
+    """The model in the cache folder ``cached``, trained into it first if it is missing or damaged.
+
+    Several processes may start at once: the file ``lock`` lets one train while the others wait
+    and then load its model (without it, every process trains, and the rename of its model onto a
+    folder another process has just put in place fails with "Directory not empty").
+    """
+    model = _load_cached(cached)
+    if model is not None:
+        return model
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):
+        model = _load_cached(cached)  # trained by another process while we waited?
+        if model is None:
+            _train_into(cached)
+            model = load_model_dir(cached)
+    return model
+
+
+def _load_cached(cached: Path) -> EtymologyClassifier | None:
+    """The cached model, or ``None`` if the folder is absent or damaged (then it is retrained)."""
     try:
         return load_model_dir(cached)
-    except InputError:
-        pass
+    except (InputError, ValueError, KeyError) as err:  # ValueError, KeyError: a damaged meta.json
+        if cached.exists():
+            log.warning("cached etymology model %s unusable (%s); training it again", cached, err)
+        return None
+
+
+def _train_into(cached: Path) -> None:
+    """Train on the shipped annotations into a temporary folder, then rename it to ``cached``.
+
+    Call with the cache lock held. The temporary folder is on the same file system (the rename is
+    atomic); a damaged folder already at ``cached`` is moved into it first and deleted with it.
+    """
     log.info("training the etymology classifier once into %s", cached)
     sentences = read_etymology_tsv(resources.annotations_path())
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:  # same filesystem: the rename is atomic
+    with tempfile.TemporaryDirectory(dir=cached.parent, prefix=f".{cached.name}.") as tmp:
         train(sentences, Path(tmp) / "model", source=resources.annotations_path().name)
-        if not cached.exists():  # another process may have won the race; its model is identical
-            os.replace(Path(tmp) / "model", cached)
-    return load_model_dir(cached)
+        if cached.exists():
+            os.replace(cached, Path(tmp) / "damaged")
+        os.replace(Path(tmp) / "model", cached)
 
 
 # -- evaluation --------------------------------------------------------------------------------------

@@ -61,8 +61,10 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 import unicodedata
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -691,9 +693,10 @@ class AlignmentProjector:
 
             method = getattr(aligner, "symmetrization", "grow-diag-final-and")
             cached = _links_cache_path(self.alignment_cache, aligner, src, tgt) if self.alignment_cache else None
-            if cached is not None and cached.is_file():
+            hit = _read_links(cached, len(src)) if cached is not None else None
+            if hit is not None:
                 log.info("reusing cached alignments %s", cached)
-                fwd, rev = _read_links(cached)
+                fwd, rev = hit
             else:
                 fwd, rev = directions(src, tgt)
                 if cached is not None:
@@ -754,14 +757,43 @@ def _links_cache_path(folder: Path, aligner: Any, src: Sequence[Sequence[str]], 
 
 
 def _write_links(path: Path, fwd: Sequence[Sequence[Link]], rev: Sequence[Sequence[Link]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """Store links atomically: other processes see the old state or the whole new file, never part of it.
+
+    The temporary name is unique (``mkstemp``): a name made of the pid alone is shared by two
+    threads, and by two containers (pid 1 in both) writing to one cache folder.
+    """
     data = {"fwd": [[list(x) for x in f] for f in fwd], "rev": [[list(x) for x in r] for r in rev]}
-    tmp.write_bytes(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0))
-    os.replace(tmp, path)  # atomic: a killed run leaves no half-written cache
+    blob = gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name is: no empty file after a crash
+        os.replace(tmp, path)  # two writers of one key write identical links; the last rename wins
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _read_links(path: Path) -> tuple[list[list[Link]], list[list[Link]]]:
-    data = json.loads(gzip.decompress(path.read_bytes()))
-    return ([[tuple(x) for x in f] for f in data["fwd"]],  # type: ignore[misc]
-            [[tuple(x) for x in r] for r in data["rev"]])
+def _read_links(path: Path, n_pairs: int) -> tuple[list[list[Link]], list[list[Link]]] | None:
+    """The cached links for ``n_pairs`` pairs, or ``None`` (a miss) if absent or unreadable.
+
+    A truncated or otherwise damaged file (a crash before the file reached the disk, an old
+    writer without the atomic rename) is recomputed and overwritten rather than failing the build.
+    """
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()))
+        fwd = [[(int(i), int(j)) for i, j in f] for f in data["fwd"]]
+        rev = [[(int(i), int(j)) for i, j in r] for r in data["rev"]]
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, zlib.error, ValueError, TypeError, KeyError) as err:  # gzip, JSON, shape errors
+        log.warning("ignoring damaged alignment cache %s (%s: %s); aligning again", path, type(err).__name__, err)
+        return None
+    if len(fwd) != n_pairs or len(rev) != n_pairs:
+        log.warning("ignoring alignment cache %s: %d/%d alignments for %d pairs; aligning again",
+                    path, len(fwd), len(rev), n_pairs)
+        return None
+    return fwd, rev

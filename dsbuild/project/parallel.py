@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
+import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 PARALLEL_DIR = Path(__file__).resolve().parents[2] / "builders" / "data" / "parallel"
 
@@ -47,9 +52,9 @@ def tokenized_lines(path: str | os.PathLike[str], tokenizer: str = "moses", lang
     data = path.read_bytes()
     digest = hashlib.sha256(data + f"|{tokenizer}|{lang}".encode()).hexdigest()[:24]
     cache = cache_root() / "tokenized" / f"{digest}.txt.gz"
-    if cache.is_file():
-        with gzip.open(cache, "rt", encoding="utf-8") as f:
-            return [line.rstrip("\n").split(" ") if line.strip() else [] for line in f]
+    lines = _read_cached(cache)
+    if lines is not None:
+        return lines
     text = gzip.decompress(data).decode("utf-8") if path.suffix == ".gz" else data.decode("utf-8")
     tok = get_tokenizer(tokenizer, lang)
     words_of = getattr(tok, "tokenize_words", None)
@@ -57,13 +62,46 @@ def tokenized_lines(path: str | os.PathLike[str], tokenizer: str = "moses", lang
     for line in text.splitlines():
         words = words_of(line) if callable(words_of) else [t.text for t in tok.tokenize(line)]
         lines.append([w for w in words if w.strip()])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as f:
-        for words in lines:
-            f.write(" ".join(words) + "\n")
-    os.replace(tmp, cache)
+    _write_cached(cache, lines)
     return lines
+
+
+def _read_cached(cache: Path) -> list[list[str]] | None:
+    """Cached token lines, or ``None`` (a miss: tokenise again) if absent or damaged.
+
+    gzip checks its trailer, so a file cut short (a crash before it reached the disk, an old
+    writer without the atomic rename) raises here instead of returning fewer lines.
+    """
+    try:
+        with gzip.open(cache, "rt", encoding="utf-8") as f:
+            return [line.rstrip("\n").split(" ") if line.strip() else [] for line in f]
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        log.warning("ignoring damaged tokenisation cache %s (%s: %s); tokenising again", cache, type(err).__name__, err)
+        return None
+
+
+def _write_cached(cache: Path, lines: list[list[str]]) -> None:
+    """Store token lines atomically, so that concurrent processes never read a partial file.
+
+    The temporary name is unique (``mkstemp``; a pid alone is shared by threads and by containers
+    writing to one cache folder) and in the same folder, so the rename is atomic; same-key writers
+    write identical files and the last rename wins.
+    """
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.open(raw, "wt", encoding="utf-8", compresslevel=1) as f:
+                for words in lines:
+                    f.write(" ".join(words) + "\n")
+            raw.flush()
+            os.fsync(raw.fileno())  # the data is on disk before the name is: no empty file after a crash
+        os.replace(tmp, cache)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def parallel_text(src_lang: str, tgt_lang: str, src_path: str | None = None, tgt_path: str | None = None,
