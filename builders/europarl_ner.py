@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +35,8 @@ from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reje
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.features import example_to_row, ner_features, span_feature
-from dsbuild.io.conll import read_conll
+from dsbuild.io.conll import iter_conll
+from dsbuild.pipeline import MapStep, Step, merge_facts
 from dsbuild.registry import builders
 from dsbuild.spans import Example, span_to_dict, tag_names
 
@@ -85,6 +87,10 @@ class EuroparlNerOptions:
     parallel_mode: Literal["joint", "priors"] = option(
         "joint", "joint: align the test pairs together with the parallel text (transductive, best); "
                  "priors: learn priors from the parallel text once and reuse them (faster on re-runs)")
+    alignment_scope: Literal["corpus", "shard"] = option(
+        "corpus", "corpus: the aligner sees every test pair however the build is sharded (one alignment, "
+                  "computed once and cached, shared by all shards); shard: each shard is aligned alone "
+                  "(with the parallel text)")
     symmetrization: str = option("grow-diag-final", "symmetrisation of the two eflomal directions")
     seed: int = option(1, "random seed of the aligner (eflomal samples at random)")
     policy: Literal["keep-partial", "reject"] = option(
@@ -198,39 +204,34 @@ class EuroparlNer(Builder):
                                        f"(`ner_tags`, `spans`, per-span `span_scores`) next to the {o.target_lang} gold "
                                        "(`gold_ner_tags`, `gold_spans`), the source sentence, and per-example QC.")] + gold
 
-    # ------------------------------------------------------------------ work
+    # ------------------------------------------------------------------ recipe
     def prepare(self, ctx: BuildContext) -> None:
-        self.examples: dict[str, list[Example]] = {}
+        """Check the inputs (same sentence count on both sides), tokenise the parallel text once."""
+        o = self.options
+        if o.max_sentences < 0:
+            raise ConfigError("max_sentences must be >= 0 (0 means all sentences)")
         paths = self._sides()
+        counts = {}
         for lang, path in paths.items():
             ctx.add_input(path, role=f"{lang} gold CoNLL", license="Europarl terms")
-            self.examples[lang] = read_conll(path, id_prefix=f"europarl-{lang}")
-        if self.options.max_sentences < 0:
-            raise ConfigError("max_sentences must be >= 0 (0 means all sentences)")
-        if self.options.max_sentences:
-            self.examples = {lang: exs[: self.options.max_sentences] for lang, exs in self.examples.items()}
-        counts = {lang: len(exs) for lang, exs in self.examples.items()}
+            counts[lang] = sum(1 for _ in self._read_side(lang))
         if len(set(counts.values())) > 1:
             raise InputError(f"the sides have different sentence counts: {counts}",
                              source=", ".join(str(p) for p in paths.values()),
                              hint="give the two sides of the same parallel corpus, sentence i matching sentence i")
-        self.projections = None
-        if self.options.project:
-            self._project(ctx)
+        self.sentences = next(iter(counts.values()))
+        self.parallel_lines: tuple[list[str], list[str]] | None = None
+        if o.project:
+            self._prepare_projection(ctx)
 
-    def _project(self, ctx: BuildContext) -> None:
-        from dsbuild.evaluate import evaluate_examples
-        from dsbuild.project.alignment import AlignmentProjector
-        from dsbuild.project.base import ProjectionReport
-        from dsbuild.project.inputs import prepare_pairs
+    def _read_side(self, lang: str) -> Iterator[Example]:
+        examples = iter_conll(self._sides()[lang], id_prefix=f"europarl-{lang}")
+        return islice(examples, self.options.max_sentences) if self.options.max_sentences else examples
 
+    def _prepare_projection(self, ctx: BuildContext) -> None:
         o = self.options
-        sources, gold = self.examples[o.source_lang], self.examples[o.target_lang]
-        aligner_options: dict[str, Any] = {"seed": o.seed, "symmetrization": o.symmetrization}
-        if o.rel_iterations != 1.0:
-            aligner_options["rel_iterations"] = o.rel_iterations
         parallel = self._parallel_paths()
-        facts: dict[str, Any] = {"pair": self.pair, "transductive": True, "parallel": None}
+        facts: dict[str, Any] = {"pair": self.pair, "transductive": True, "parallel": None, "policy": o.policy}
         if parallel is not None:
             with ctx.timer("tokenize-parallel"):
                 src_lines = tokenized_lines(parallel[0], o.parallel_tokenizer, o.source_lang)
@@ -241,75 +242,178 @@ class EuroparlNer(Builder):
                                  hint="give two line-aligned files with the same number of lines")
             for p, lang in zip(parallel, (o.source_lang, o.target_lang)):
                 ctx.add_input(p, role=f"{lang} parallel text (aligner training only)", license="see card")
-            aligner_options.update(extra_src=src_lines, extra_tgt=tgt_lines, use_priors=o.parallel_mode == "priors")
-            facts["parallel"] = {"src": str(parallel[0]), "tgt": str(parallel[1]), "pairs": len(src_lines),
+            self.parallel_lines = (src_lines, tgt_lines)
+            facts["parallel"] = {"src": parallel[0].name, "tgt": parallel[1].name, "pairs": len(src_lines),
                                  "tokenizer": o.parallel_tokenizer, "mode": o.parallel_mode}
         else:
             log.warning("europarl-ner %s: no parallel text for this pair; aligning the %d test pairs alone "
                         "(give --set parallel_src=FILE --set parallel_tgt=FILE for better alignments)",
-                        self.pair, len(sources))
-        projector = AlignmentProjector(o.aligner, aligner_options=aligner_options, policy=o.policy,
-                                       alignment_cache=_cache_root() / "alignments", **o.rules)
-        prepared = prepare_pairs(sources, [g.words for g in gold], max_tokens=projector.max_tokens)
-        valid = [p for p in prepared if p.reject is None]
-        with ctx.timer("align"):
-            views = projector.align([p.src_words for p in valid], [p.tgt_words for p in valid])
-        with ctx.timer("project"):
-            projections = projector.project_aligned(prepared, views)
-        self.aligned = (prepared, views)  # kept for scripts that compare rules on the same alignment
-        report = ProjectionReport(projections, "alignment", o.source_lang, o.target_lang, projector.describe())
-        self.projections = report.projections
-        settings = report.settings
-        aligner_info = settings.get("aligner", {})
-        ctx.add_model(o.aligner, revision=str(aligner_info.get("eflomal_version") or aligner_info.get("revision") or ""),
-                      kind="word aligner", **{k: v for k, v in aligner_info.items()
-                                              if k not in ("extra_corpus", "aligner", "eflomal_version")})
-        ctx.add_seed(o.aligner, o.seed)
-        predicted = [p.target for p in report.projections]
-        scores = evaluate_examples(predicted, gold)
-        counts = report.counts
-        facts.update({"projection_rules": settings.get("rules", {}), "policy": o.policy,
-                      "case_signal": settings.get("case_signal"),
-                      "extra_corpus": aligner_info.get("extra_corpus"),
-                      "exact_sentences": sum(_keys(p) == _keys(g) for p, g in zip(predicted, gold))})
+                        self.pair, self.sentences)
         ctx.facts["projection"] = facts
+        ctx.add_seed(o.aligner, o.seed)
+
+    def source(self, config: ConfigSpec, split: str) -> Iterator[Any]:
+        if config.name != self.pair:
+            return self._read_side(config.name)
+        return zip(self._read_side(self.options.source_lang), self._read_side(self.options.target_lang))
+
+    def count(self, config: ConfigSpec, split: str) -> int | None:
+        return getattr(self, "sentences", None)
+
+    def steps(self, config: ConfigSpec, split: str) -> list[Step]:
+        if config.name != self.pair:
+            return [MapStep("gold-row", gold_row)]
+        return [AlignAndProject(self), ScoreAndRow()]
+
+    def projector(self) -> Any:
+        """The alignment projector, created once per worker (the aligner sees each shard jointly with
+        the parallel text, or the parallel text's priors with ``parallel_mode=priors``)."""
+        from dsbuild.project.alignment import AlignmentProjector
+
+        def make() -> Any:
+            o = self.options
+            aligner_options: dict[str, Any] = {"seed": o.seed, "symmetrization": o.symmetrization}
+            if o.rel_iterations != 1.0:
+                aligner_options["rel_iterations"] = o.rel_iterations
+            if self.parallel_lines is not None:
+                aligner_options.update(extra_src=self.parallel_lines[0], extra_tgt=self.parallel_lines[1],
+                                       use_priors=o.parallel_mode == "priors")
+            return AlignmentProjector(o.aligner, aligner_options=aligner_options, policy=o.policy,
+                                      alignment_cache=_cache_root() / "alignments", **o.rules)
+
+        return self.cached("projector", make)
+
+    def align_all(self) -> tuple[list[Any], list[Any]]:
+        """Align every sentence pair at once (for scripts comparing projection rules on one alignment)."""
+        from dsbuild.project.inputs import prepare_pairs
+
+        pairs = list(zip(self._read_side(self.options.source_lang), self._read_side(self.options.target_lang)))
+        projector = self.projector()
+        prepared = prepare_pairs([s for s, _ in pairs], [g.words for _, g in pairs], max_tokens=projector.max_tokens)
+        valid = [p for p in prepared if p.reject is None]
+        return prepared, projector.align([p.src_words for p in valid], [p.tgt_words for p in valid])
+
+    def finish(self, ctx: BuildContext) -> None:
+        """The projection score and counts, from the counts summed over shards."""
+        if not self.options.project:
+            return
+        from dsbuild.evaluate import PRF
+
+        f = ctx.facts.get("split_facts", {}).get(self.pair, {}).get("test", {})
+        spans = f.get("eval", {})
+        per_label = {lab: PRF(c["tp"], c["pred"], c["gold"]) for lab, c in sorted(spans.items())}
+        micro = PRF(*(sum(c[k] for c in spans.values()) for k in ("tp", "pred", "gold")))
+        counts = f.get("counts", {})
+        ctx.facts["projection"]["exact_sentences"] = f.get("exact_sentences", 0)
         ctx.quality["projection"] = {
             "pair": self.pair,
-            "micro": scores.micro.to_dict(),
-            "per_label": {k: v.to_dict() for k, v in scores.per_label.items()},
-            "counts": {"sentences": counts["sentences"], "sentences_kept": counts["kept"],
-                       "sentences_rejected": counts["rejected"], "source_spans": counts["source_spans"],
-                       "projected": counts["projected"], "unprojected": counts["unprojected"],
-                       "gold_target_spans": sum(len(g.spans) for g in gold)},
-            "unprojected_by_reason": counts["unprojected_by_reason"],
-            "rejected_by_reason": counts["rejected_by_reason"],
+            "micro": micro.to_dict(),
+            "per_label": {k: v.to_dict() for k, v in per_label.items()},
+            "counts": {"sentences": counts.get("sentences", 0), "sentences_kept": counts.get("kept", 0),
+                       "sentences_rejected": counts.get("rejected", 0), "source_spans": counts.get("source_spans", 0),
+                       "projected": counts.get("projected", 0), "unprojected": counts.get("unprojected", 0),
+                       "gold_target_spans": f.get("gold_target_spans", 0)},
+            "unprojected_by_reason": dict(sorted(counts.get("unprojected_by_reason", {}).items())),
+            "rejected_by_reason": dict(sorted(counts.get("rejected_by_reason", {}).items())),
         }
-        log.info("europarl-ner %s: %s; span F1 %.4f (P %.4f, R %.4f)", self.pair, report.summary(),
-                 scores.micro.f1, scores.micro.precision, scores.micro.recall)
+        log.info("europarl-ner %s: span F1 %.4f (P %.4f, R %.4f)", self.pair, micro.f1, micro.precision, micro.recall)
 
-    def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
-        if config.name == self.pair and self.projections is not None:
-            yield from self._generate_projected(ctx)
-            return
-        for ex in self.examples[config.name]:
-            ctx.read()
-            unknown = sorted({s.label for s in ex.spans} - set(LABELS))
-            if unknown:
-                yield Reject(ex.id, "unknown-label", f"labels {unknown} are not in {list(LABELS)}", ex.to_dict())
-                continue
-            yield example_to_row(ex)
 
-    def _generate_projected(self, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
-        gold = self.examples[self.options.target_lang]
-        for proj, g in zip(self.projections or [], gold):
-            ctx.read()
-            if proj.rejected is not None:
-                yield Reject(g.id, proj.rejected, str(proj.qc.get("reject_detail", "")),
-                             {"source": proj.source.to_dict(), "target": g.to_dict(),
-                              "unprojected": [{"label": u.span.label, "reason": u.reason, "detail": u.detail}
-                                              for u in proj.unprojected]})
-                continue
-            yield projected_row(proj, g)
+# ---------------------------------------------------------------------- steps
+def gold_row(ex: Example) -> dict[str, Any] | Reject:
+    """A gold row, or a reject when the file holds labels outside PER/LOC/ORG/MISC."""
+    unknown = sorted({s.label for s in ex.spans} - set(LABELS))
+    if unknown:
+        return Reject(ex.id, "unknown-label", f"labels {unknown} are not in {list(LABELS)}", ex.to_dict())
+    return example_to_row(ex)
+
+
+class AlignAndProject(Step):
+    """Word-align the shard's sentence pairs and move the source gold spans onto the target tokens."""
+
+    name = "align+project"
+
+    def __init__(self, builder: EuroparlNer) -> None:
+        self.builder = builder
+
+    def setup(self, ctx: BuildContext) -> None:
+        settings = self.builder.projector().describe()
+        aligner = settings.get("aligner", {})
+        o = self.builder.options
+        ctx.add_model(o.aligner, revision=str(aligner.get("eflomal_version") or aligner.get("revision") or ""),
+                      kind="word aligner", **{k: v for k, v in aligner.items()
+                                              if k not in ("extra_corpus", "aligner", "eflomal_version")})
+        ctx.settings["projection"] = {"projection_rules": settings.get("rules", {}), "extra_corpus":
+                                      aligner.get("extra_corpus"), "case_signal": settings.get("case_signal")}
+
+    def run(self, items: list[tuple[Example, Example]], ctx: BuildContext) -> list[tuple[Any, Example]]:
+        from dsbuild.project.base import ProjectionReport
+        from dsbuild.project.inputs import prepare_pairs
+
+        o = self.builder.options
+        projector = self.builder.projector()
+        prepared = prepare_pairs([s for s, _ in items], [g.words for _, g in items], max_tokens=projector.max_tokens)
+        valid = [p for p in prepared if p.reject is None]
+        with ctx.timer("align"):
+            if o.alignment_scope == "corpus":
+                views = self._corpus_views(valid, ctx)
+            else:
+                views = projector.align([p.src_words for p in valid], [p.tgt_words for p in valid])
+        with ctx.timer("project"):
+            projections = projector.project_aligned(prepared, views)
+        report = ProjectionReport(projections, "alignment", o.source_lang, o.target_lang, projector.describe())
+        merge_facts(ctx.facts.setdefault("counts", {}), report.counts)
+        ctx.settings.setdefault("projection", {})["case_signal"] = report.settings.get("case_signal")
+        return list(zip(report.projections, (g for _, g in items)))
+
+
+    def _corpus_views(self, valid: list[Any], ctx: BuildContext) -> list[Any]:
+        """This shard's links, cut from one alignment of the whole corpus (aligned by the first shard
+        that gets here, under a lock; the others read it from the alignment cache)."""
+        from filelock import FileLock
+
+        from dsbuild.project.inputs import prepare_pairs
+
+        builder = self.builder
+        projector = builder.projector()
+
+        def corpus() -> tuple[list[Any], dict[str, int]]:
+            pairs = list(zip(builder._read_side(builder.options.source_lang), builder._read_side(builder.options.target_lang)))
+            prepared = prepare_pairs([s for s, _ in pairs], [g.words for _, g in pairs], max_tokens=projector.max_tokens)
+            ok = [p for p in prepared if p.reject is None]
+            return ok, {p.source.id: i for i, p in enumerate(ok)}
+
+        everything, position = builder.cached("corpus-pairs", corpus)
+        with FileLock(str(ctx.work_dir / "corpus-alignment.lock")):
+            views = builder.cached("corpus-views", lambda: projector.align([p.src_words for p in everything],
+                                                                           [p.tgt_words for p in everything]))
+        return [views[position[p.source.id]] for p in valid]
+
+
+class ScoreAndRow(Step):
+    """Count the projection against the target gold (summed over shards), then the row or reject."""
+
+    name = "score+row"
+
+    def run(self, items: list[tuple[Any, Example]], ctx: BuildContext) -> list[dict[str, Any] | Reject]:
+        from dsbuild.evaluate import span_prf
+
+        scores = span_prf([p.target.spans for p, _ in items], [g.spans for _, g in items])
+        spans = ctx.facts.setdefault("eval", {})
+        for label, prf in scores.per_label.items():
+            c = spans.setdefault(label, {"tp": 0, "pred": 0, "gold": 0})
+            c["tp"], c["pred"], c["gold"] = c["tp"] + prf.tp, c["pred"] + prf.n_pred, c["gold"] + prf.n_gold
+        f = ctx.facts
+        f["exact_sentences"] = f.get("exact_sentences", 0) + sum(_keys(p.target) == _keys(g) for p, g in items)
+        f["gold_target_spans"] = f.get("gold_target_spans", 0) + sum(len(g.spans) for _, g in items)
+        return [projected_reject(p, g) if p.rejected is not None else projected_row(p, g) for p, g in items]
+
+
+def projected_reject(proj: Any, gold: Example) -> Reject:
+    return Reject(gold.id, proj.rejected, str(proj.qc.get("reject_detail", "")),
+                  {"source": proj.source.to_dict(), "target": gold.to_dict(),
+                   "unprojected": [{"label": u.span.label, "reason": u.reason, "detail": u.detail}
+                                   for u in proj.unprojected]})
 
 
 def _keys(ex: Example) -> set[tuple[int, int, str]]:

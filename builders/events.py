@@ -1,10 +1,30 @@
 """events: EusIE-like event extraction data by translating MEE-format records and projecting them.
 
-Recipe: read MEE records (raw, normalised or EusIE form) -> validate against the MEE constraints
-(strict: reject, lenient: keep and flag) -> optional 5-sentence segments -> optional
-budget-equalised subsample -> translate (any registered translator, or given translations) ->
-project entities and triggers (any registered projector), rebuild arguments -> configs ``events``
-(full structure), ``entities-bio``, ``triggers-bio``, ``arguments`` (one row per trigger) -> card.
+Recipe (sharded: :meth:`Events.source` + :meth:`Events.steps`, see :mod:`dsbuild.pipeline`)::
+
+    prepare   one streaming pass: count the records, cut them into blocks, draw the budget subsample
+    source    blocks of consecutive MEE records (raw, normalised or EusIE form)
+    validate  MEE constraints: strict rejects a record (schema-violation), lenient keeps and flags it
+    budget    keep only the records the subsample chose (over-budget)           [budget > 0]
+    translate any registered translator, or given translations (no-translation)
+    project   entities and triggers with any registered projector; arguments rebuilt on them
+    segment   consecutive sentences of a document joined into segments          [segment_size > 0]
+    rows      the config's view: events (full structure), entities-bio, triggers-bio, arguments
+              (one unit per trigger) -> card
+
+**Blocks.** A statistical aligner (eflomal, the default) learns from the sentences it aligns
+together, the alignment rules measure the target's capitalisation on them, and segments join
+sentences across records. So the unit of translation, alignment and segmentation is a *block* of
+consecutive records chosen here (at least :attr:`Events.block_records`; with ``segment_size`` a block
+ends only where no document continues), never the executor's shard: the output depends on the
+blocks, not on ``--shard-size`` or the number of workers. One source item is one block, so for
+this builder ``--shard-size`` counts blocks (``--shard-size 1`` spreads blocks over workers). A
+source no bigger than one block is aligned in one batch, exactly as before the port.
+
+**One computation for four views.** Each config is a separate stream over the same blocks; the
+translation and projection of a block are stored in the build's scratch folder by whichever config
+gets there first and read by the others (:func:`shared_result`), so a model translates a block once
+and all views are built from the same projection.
 
 The embedded default runs offline: 24 English records written for dsbuild, covering all 16 event
 types, with given human Basque translations (``builders/data/events/examples.yaml``).
@@ -12,19 +32,24 @@ types, with given human Basque translations (``builders/data/events/examples.yam
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import pickle
 import random
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
+from itertools import islice
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
 
 import yaml
+from filelock import FileLock
 
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
-from dsbuild.errors import ConfigError
-from dsbuild.events.formats import Loss, read_events, record_to_raw
+from dsbuild.errors import ConfigError, DsbuildError
+from dsbuild.events.formats import Loss, iter_events, record_to_raw
 from dsbuild.events.markup import load_markup_records, plain_tokens
 from dsbuild.events.project import ProjectedRecord, group_projected, project_records
 from dsbuild.events.schema import DATA_DIR, EventRecord, load_schema
@@ -32,11 +57,19 @@ from dsbuild.events.validate import apply_policy, validate_record
 from dsbuild.events.views import (
     argument_rows, arguments_features, bio_features, entities_bio_row, events_features, events_row, triggers_bio_row,
 )
+from dsbuild.execution.shards import atomic_write_bytes
+from dsbuild.executor import merge_facts
+from dsbuild.pipeline import Rows, Step
 from dsbuild.registry import builders, projectors, translators
 from dsbuild.translate.given import GivenTranslator
 
+log = logging.getLogger(__name__)
+
 EXAMPLES = DATA_DIR / "examples.yaml"
 VIEWS = ("events", "entities-bio", "triggers-bio", "arguments")
+#: the config whose summed facts fill the card (every view records the same facts)
+FACTS_VIEW = "events"
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,6 +91,33 @@ class EventsOptions:
     seed: int = option(13, "seed for subsampling")
 
 
+@dataclass
+class Block:
+    """Consecutive source records translated, aligned and segmented together (one source item).
+
+    Steps move records they reject from ``records`` (with their source ``positions``) to
+    ``rejects``, in the order they reject them; translate and project fill the other fields.
+    """
+
+    index: int
+    records: list[EventRecord] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    translations: list[str] = field(default_factory=list)
+    projected: list[ProjectedRecord] = field(default_factory=list)
+
+    def keep(self, verdicts: list[Reject | None]) -> None:
+        """Keep the records whose verdict is ``None``; the others' rejects join :attr:`rejects`."""
+        kept = [(rec, pos) for rec, pos, v in zip(self.records, self.positions, verdicts) if v is None]
+        self.rejects += [v for v in verdicts if v is not None]
+        self.records, self.positions = [r for r, _ in kept], [p for _, p in kept]
+
+    def key(self, job: str) -> str:
+        """A name for ``job`` done on this block's live records (for :func:`shared_result`)."""
+        digest = hashlib.sha256("\n".join(r.id for r in self.records).encode()).hexdigest()[:16]
+        return f"{job}-{self.index:06d}-{digest}"
+
+
 @builders.register("events")
 class Events(Builder):
     name = "events"
@@ -66,6 +126,9 @@ class Events(Builder):
     Options = EventsOptions
     card_template = "events.md.j2"
     history = [("1.0.0", "First release: translate + project MEE records; events, BIO and argument views.")]
+    #: records per block, at least (see the module docstring). Not an option: the card lists every
+    #: option, and changing it changes the output, so it belongs to the builder version.
+    block_records: int = 10_000
 
     # ------------------------------------------------------------------ info
     def info(self) -> DatasetInfo:
@@ -106,170 +169,397 @@ class Events(Builder):
             ConfigSpec("arguments", arguments_features(schema), split, "One instance per trigger, trigger marked, role tags.", self.options.target_lang),
         ]
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ prepare (driver, once)
     def prepare(self, ctx: BuildContext) -> None:
+        """Check options, record inputs, and scan the source once: block ends and the budget subsample.
+
+        Only these small results travel to the workers with the builder; records are read again,
+        block by block, by :meth:`source`.
+        """
+        self._check_options()
+        self._record_inputs(ctx)
+        scan = _Scan(self.options, self.block_records)
+        for pos, rec in enumerate(self.records()):
+            scan.add(pos, rec)
+        self.block_ends = scan.block_ends()
+        self.chosen = scan.choose() if self.options.budget else None
+        schema = load_schema()
+        ctx.facts.update({"input_records": scan.n,
+                          "blocks": {"count": len(self.block_ends), "min_records": self.block_records},
+                          "schema": {"event_types": schema.event_types, "roles": schema.roles,
+                                     "entity_types": schema.entity_types}})
+        if self.options.budget:
+            ctx.add_seed("subsample", self.options.seed)
+        log.info("events: %d records in %d block(s)", scan.n, len(self.block_ends))
+
+    def _check_options(self) -> None:
         o = self.options
         if o.validation not in ("strict", "lenient"):
             raise ConfigError(f"events: validation must be strict or lenient, not {o.validation!r}")
         if o.budget_unit not in ("triggers", "entities", "arguments"):
             raise ConfigError(f"events: budget_unit must be triggers, entities or arguments, not {o.budget_unit!r}")
-        records, given = self._read_source(ctx)
-        ctx.facts["input_records"] = len(records)
-        self.rejects: list[Reject] = []
-        kept = self._subsample(self._validate(records))
-        with ctx.timer("translate"):
-            kept, translations = self._translated(kept, given, ctx)
-        with ctx.timer("project"):
-            self.projected = self._project(kept, translations, ctx)
-        if o.segment_size:  # translate and project sentences, then form segments on both sides
-            self.projected = group_projected(self.projected, o.segment_size)
-        ctx.facts.update(self._facts())
+
+    def _record_inputs(self, ctx: BuildContext) -> None:
+        o = self.options
+        if o.source_path:
+            ctx.add_input(o.source_path, role="source MEE records")
+        else:
+            ctx.add_input(EXAMPLES, role="shipped examples (en records + eu translations)", license="CC0-1.0")
+        if o.translator == "given" and o.translations_path:
+            ctx.add_input(o.translations_path, role="given translations")
+
+    def records(self) -> Iterator[EventRecord]:
+        """The source records, read lazily, in file order."""
+        o = self.options
+        if o.source_path:
+            yield from iter_events(o.source_path, lang=o.source_lang)
+        else:
+            yield from load_markup_records(_shipped_items(), o.source_lang)[0]
+
+    def is_chosen(self, position: int) -> bool:
+        """Whether the budget subsample kept the record at this source position."""
+        return self.chosen is None or bool(self.chosen[position >> 3] & (1 << (position & 7)))
+
+    # ------------------------------------------------------------------ recipe (shards)
+    def source(self, config: ConfigSpec, split: str) -> Iterator[Block]:
+        """Blocks of consecutive records, cut where ``prepare`` decided (the same for every view)."""
+        records, start = self.records(), 0
+        for index, end in enumerate(self.block_ends):
+            block = Block(index, list(islice(records, end - start)), list(range(start, end)))
+            if len(block.records) != end - start:
+                raise self._source_changed()
+            yield block
+            start = end
+        if next(records, None) is not None:
+            raise self._source_changed()
+
+    def _source_changed(self) -> DsbuildError:
+        # the blocks and the budget were drawn from what prepare read: a longer or shorter file breaks both
+        return DsbuildError(f"events: the source changed during the build ({self.options.source_path or EXAMPLES}); "
+                            "build again")
+
+    def count(self, config: ConfigSpec, split: str) -> int:
+        """Source items: blocks (so progress and ``--shard-size`` count blocks)."""
+        return len(self.block_ends)
+
+    def steps(self, config: ConfigSpec, split: str) -> list[Step]:
+        o = self.options
+        return [Validate(self),
+                *([Budget(self)] if o.budget else []),
+                Translate(self),
+                Project(self),
+                *([Segment(o.segment_size)] if o.segment_size else []),
+                ToRows(config.name)]
+
+    def finish(self, ctx: BuildContext) -> None:
+        """The card's facts and ``quality["structure"]`` from the facts summed over shards."""
+        per_view = {view: splits[self.options.split] for view, splits in ctx.facts["split_facts"].items()}
+        facts = per_view[FACTS_VIEW]
+        for view, other in per_view.items():  # the views share one computation per block
+            if other != facts:
+                log.warning("events: view %s counted different facts from %s (%s vs %s)", view, FACTS_VIEW, other, facts)
+        ctx.facts.update(_sorted_facts(facts))
         ctx.quality["structure"] = {kind: {"input": ctx.facts["structure_in"].get(kind, 0),
                                            "output": ctx.facts["structure_out"].get(kind, 0)}
                                     for kind in ("entities", "triggers", "arguments")}
 
-    def _read_source(self, ctx: BuildContext) -> tuple[list[EventRecord], dict[str, str]]:
-        o = self.options
-        if o.source_path:
-            ctx.add_input(o.source_path, role="source MEE records")
-            return read_events(o.source_path, lang=o.source_lang), {}
-        ctx.add_input(EXAMPLES, role="shipped examples (en records + eu translations)", license="CC0-1.0")
-        items = yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
-        sources, _ = load_markup_records(items, o.source_lang)
-        given = {it["id"]: " ".join(plain_tokens(it[o.target_lang])) for it in items if o.target_lang in it}
-        return sources, given
+    # ------------------------------------------------------------------ models (once per worker)
+    def translator(self) -> Any:
+        """The given translations or the registered translator, loaded once per worker process."""
+        return self.cached("translator", self._load_translator)
 
-    def _validate(self, records: list[EventRecord]) -> list[EventRecord]:
-        schema = load_schema()
-        kept = []
-        for rec in records:
-            violations = validate_record(rec, schema)
-            if apply_policy(rec, violations, self.options.validation):
-                kept.append(rec)
-            else:
-                self.rejects.append(Reject(rec.id, "schema-violation", "; ".join(v.detail for v in violations), record_to_raw(rec)))
-        return kept
-
-    def _subsample(self, records: list[EventRecord]) -> list[EventRecord]:
-        """Seeded, greedy: take records in shuffled order while the annotation budget allows."""
+    def projector(self) -> Any:
+        """The projection method, built once per worker process."""
         o = self.options
-        if not o.budget:
-            return records
-        order = list(range(len(records)))
+        return self.cached("projector", lambda: projectors.get(o.method)(**o.projector_options))
+
+    def _load_translator(self) -> Any:
+        o = self.options
+        if o.translator != "given":
+            return translators.get(o.translator)(**o.translator_options)
+        if o.translations_path:
+            return GivenTranslator(path=o.translations_path, key="id", target_column="translation")
+        given = {it["id"]: " ".join(plain_tokens(it[o.target_lang])) for it in _shipped_items() if o.target_lang in it}
+        return GivenTranslator(given, key="id")
+
+
+# ---------------------------------------------------------------------- prepare's scan
+class _Scan:
+    """What ``prepare`` keeps from its pass over the source: per-record budget costs, document spans.
+
+    Memory: one (position, cost) pair per record with a budget, one (first, last) pair per document
+    with segments; never the records themselves.
+    """
+
+    def __init__(self, options: EventsOptions, block_records: int) -> None:
+        self.o, self.block_records = options, block_records
+        self.n = 0
+        self.costs: list[tuple[int, int]] = []  # (position, cost) of the records the budget draws from
+        self.docs: dict[str, list[int]] = {}  # document -> [first, last] position, in order of appearance
+        self.schema = load_schema()
+
+    def add(self, pos: int, rec: EventRecord) -> None:
+        self.n += 1
+        o = self.o
+        # strict validation drops a record before the subsample: it neither competes nor spends budget
+        if o.budget and (o.validation == "lenient" or not validate_record(rec, self.schema)):
+            self.costs.append((pos, rec.counts()[o.budget_unit]))
+        if o.segment_size:
+            self.docs.setdefault(_doc_id(rec), [pos, pos])[1] = pos
+
+    def block_ends(self) -> list[int]:
+        """End positions (exclusive) of the blocks.
+
+        Every ``block_records`` records; with segments, at the first document boundary after that
+        (documents whose sentences interleave count as one), so a document is never split.
+        """
+        if not self.n:  # one empty block: its steps still run and describe their models, as ever
+            return [0]
+        if not self.o.segment_size:
+            return [min(end, self.n) for end in range(self.block_records, self.n + self.block_records, self.block_records)]
+        ends, start, reach = [], 0, 0
+        for first, last in self.docs.values():  # in order of first appearance
+            # this document starts after every earlier one ended: a block may end here
+            if first >= reach and reach - start >= self.block_records:
+                ends.append(reach)
+                start = reach
+            reach = max(reach, last + 1)
+        return ends + [self.n]
+
+    def choose(self) -> bytearray:
+        """The budget subsample as one bit per source position: seeded and greedy, taking the
+        records that passed validation in shuffled order while the budget allows."""
+        o = self.o
+        order = list(range(len(self.costs)))
         random.Random(o.seed).shuffle(order)
-        chosen, used = set(), 0
+        chosen, used = bytearray((self.n + 7) // 8), 0
         for i in order:
-            cost = records[i].counts()[o.budget_unit]
+            pos, cost = self.costs[i]
             if used + cost <= o.budget:
-                chosen.add(i)
+                chosen[pos >> 3] |= 1 << (pos & 7)
                 used += cost
-        for i, rec in enumerate(records):
-            if i not in chosen:
-                self.rejects.append(Reject(rec.id, "over-budget", f"subsample of {o.budget} {o.budget_unit} (seed {o.seed})",
-                                           record_to_raw(rec)))
-        return [r for i, r in enumerate(records) if i in chosen]
+        log.info("budget: %d of %d records chosen (%d of %d %s)", sum(bin(b).count("1") for b in chosen),
+                 len(self.costs), used, o.budget, o.budget_unit)
+        return chosen
 
-    def _translated(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext
-                    ) -> tuple[list[EventRecord], list[str]]:
-        """Records that have a translation, with it; the others become ``no-translation`` rejects."""
-        translations = self._translate(records, given, ctx)
-        for rec, text in zip(records, translations):
-            if text is None:
-                self.rejects.append(Reject(rec.id, "no-translation", f"no given {self.options.target_lang} translation "
-                                           "for this id", record_to_raw(rec)))
-        pairs = [(r, t) for r, t in zip(records, translations) if t is not None]
-        return [r for r, _ in pairs], [t for _, t in pairs]
 
-    def _project(self, records: list[EventRecord], translations: list[str], ctx: BuildContext) -> list[ProjectedRecord]:
-        o = self.options
-        projector = projectors.get(o.method)(**o.projector_options)
-        projected = project_records(records, translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
-        describe = getattr(projector, "describe", None)
-        settings = describe() if callable(describe) else dict(o.projector_options)
-        _record_model(ctx, f"projector:{o.method}", "projector", settings)
-        seed = (settings.get("aligner") or {}).get("seed") if isinstance(settings.get("aligner"), dict) else None
-        if seed is not None:
-            ctx.add_seed("aligner", seed)
-        if o.budget:
-            ctx.add_seed("subsample", o.seed)
-        return projected
+# ---------------------------------------------------------------------- steps
+class Validate(Step):
+    """MEE constraints: strict rejects a record with a violation (schema-violation), lenient flags it."""
 
-    def _translate(self, records: list[EventRecord], given: dict[str, str], ctx: BuildContext) -> list[str | None]:
-        """One translation per record; ``None`` where a given translation is missing (a reject)."""
-        o = self.options
-        texts = [" ".join(r.tokens) for r in records]
+    name = "validate"
+
+    def __init__(self, builder: Events) -> None:
+        self.builder = builder
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Block]:
+        schema, policy = load_schema(), self.builder.options.validation
+        for b in blocks:
+            b.keep([_validated(rec, schema, policy) for rec in b.records])
+        return blocks
+
+
+class Budget(Step):
+    """Reject the records the subsample (drawn in ``prepare`` over the whole source) did not choose."""
+
+    name = "budget"
+
+    def __init__(self, builder: Events) -> None:
+        self.builder = builder
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Block]:
+        o = self.builder.options
+        detail = f"subsample of {o.budget} {o.budget_unit} (seed {o.seed})"
+        for b in blocks:
+            b.keep([None if self.builder.is_chosen(pos) else Reject(rec.id, "over-budget", detail, record_to_raw(rec))
+                    for rec, pos in zip(b.records, b.positions)])
+        return blocks
+
+
+class Translate(Step):
+    """Translate each block (given translations or a registered translator); a missing one is a reject."""
+
+    name = "translate"
+
+    def __init__(self, builder: Events) -> None:
+        self.builder = builder
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Block]:
+        o = self.builder.options
+        for b in blocks:
+            done = shared_result(ctx, b.key("translate"), partial(self.translate, b))
+            _record_model(ctx, o.translator, "translator", done["model"])
+            texts = done["texts"]
+            b.keep([None if t is not None else
+                    Reject(rec.id, "no-translation", f"no given {o.target_lang} translation for this id", record_to_raw(rec))
+                    for rec, t in zip(b.records, texts)])
+            b.translations = [t for t in texts if t is not None]
+        return blocks
+
+    def translate(self, b: Block) -> dict[str, Any]:
+        """One translation per live record (``None`` where a given one is missing), and the model."""
+        o = self.builder.options
+        translator = self.builder.translator()
+        model = translator.describe()  # before translating, as provenance always had it (device: not loaded)
+        texts = [" ".join(r.tokens) for r in b.records]
         if o.translator == "given":
-            if o.translations_path:
-                ctx.add_input(o.translations_path, role="given translations")
-                translator = GivenTranslator(path=o.translations_path, key="id", target_column="translation")
-            else:
-                translator = GivenTranslator(given, key="id")
-            _record_model(ctx, "given", "translator", translator.describe())
-            return translator.lookup(texts, o.source_lang, o.target_lang, ids=[r.id for r in records])
-        translator = translators.get(o.translator)(**o.translator_options)
-        _record_model(ctx, o.translator, "translator", translator.describe())
-        return list(translator.translate(texts, o.source_lang, o.target_lang))
+            out = translator.lookup(texts, o.source_lang, o.target_lang, ids=[r.id for r in b.records])
+        else:
+            out = list(translator.translate(texts, o.source_lang, o.target_lang))
+        return {"texts": out, "model": model}
 
-    def _facts(self) -> dict[str, Any]:
-        before, after, lost = Counter(), Counter(), Counter()
-        for p in self.projected:
-            for ev in p.source.events:
-                before[f"trigger:{ev.event_type}"] += 1
-            for ev in p.target.events:
-                after[f"trigger:{ev.event_type}"] += 1
-            for e in p.source.entities:
-                before[f"entity:{e.type}"] += 1
-            for e in p.target.entities:
-                after[f"entity:{e.type}"] += 1
-            lost.update(l.kind for l in p.losses)
-        totals_in = Counter(); totals_out = Counter()
-        for p in self.projected:
-            totals_in.update(p.source.counts()); totals_out.update(p.target.counts())
-        schema = load_schema()
-        return {"schema": {"event_types": schema.event_types, "roles": schema.roles, "entity_types": schema.entity_types},
-                "type_counts": {k: {"before": before[k], "after": after[k]} for k in sorted(before | after)},
-                "losses_by_kind": dict(sorted(lost.items())),
-                "structure_in": dict(totals_in), "structure_out": dict(totals_out),
-                "rejected_records": Counter(r.reason for r in self.rejects)}
 
-    # ------------------------------------------------------------------ rows
-    def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
-        for reject in self.rejects:
-            if config.name == "arguments":  # an argument instance is a trigger: count the record's triggers
-                n = max(1, len(self._record_events(reject)))
-                ctx.read(n)
-                for k in range(n):
-                    yield Reject(f"{reject.id}:{k}", reject.reason, reject.detail, reject.example)
-            else:
-                ctx.read()
-                yield reject
-        for p in self.projected:
-            if config.name == "arguments":
-                lost_triggers = [l for l in p.losses if l.kind == "unprojected-trigger"]
-                ctx.read(len(p.source.events))
-                yield from argument_rows(p.target)
-                for loss in lost_triggers:
-                    yield Reject(f"{p.source.id}:{loss.item_id}", loss.kind, loss.detail)
-                continue
-            ctx.read()
-            yield self._row(config.name, p)
+class Project(Step):
+    """Project each block's entities and triggers onto its translations (one aligner batch per
+    block) and rebuild the events; what did not carry is recorded as losses."""
 
-    @staticmethod
-    def _record_events(reject: Reject) -> list[Any]:
-        return list((reject.example or {}).get("triggers", {}))
+    name = "project"
 
-    def _row(self, view: str, p: ProjectedRecord) -> dict[str, Any]:
-        if view == "events":
+    def __init__(self, builder: Events) -> None:
+        self.builder = builder
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Block]:
+        o = self.builder.options
+        for b in blocks:
+            done = shared_result(ctx, b.key("project"), partial(self.project, b))
+            b.projected = done["projected"]
+            settings = done["settings"]
+            _record_model(ctx, f"projector:{o.method}", "projector", settings)
+            aligner = settings.get("aligner")
+            if isinstance(aligner, dict) and aligner.get("seed") is not None:
+                ctx.seeds.setdefault("aligner", aligner["seed"])
+        return blocks
+
+    def project(self, b: Block) -> dict[str, Any]:
+        o = self.builder.options
+        projector = self.builder.projector()
+        projected = project_records(b.records, b.translations, projector, src_lang=o.source_lang, tgt_lang=o.target_lang)
+        describe = getattr(projector, "describe", None)  # after projecting: it reports what it measured
+        return {"projected": projected, "settings": describe() if callable(describe) else dict(o.projector_options)}
+
+
+class Segment(Step):
+    """Join the projected sentences of each document into segments, on both sides (EusIE style)."""
+
+    name = "segment"
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Block]:
+        for b in blocks:  # blocks never split a document, so segments are those of the whole source
+            b.projected = group_projected(b.projected, self.size)
+        return blocks
+
+
+class ToRows(Step):
+    """The config's view of each block: its rejects, then its rows; records the block's facts."""
+
+    name = "rows"
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+
+    def run(self, blocks: list[Block], ctx: BuildContext) -> list[Rows]:
+        for b in blocks:
+            merge_facts(ctx.facts, block_facts(b))
+        return [Rows(self.units(b)) for b in blocks]
+
+    def units(self, b: Block) -> list[dict[str, Any] | Reject]:
+        if self.view == "arguments":  # an argument instance is a trigger: one unit per source trigger
+            return [*(r for reject in b.rejects for r in _per_trigger(reject)),
+                    *(u for p in b.projected for u in _argument_units(p))]
+        return [*b.rejects, *(self.row(p) for p in b.projected)]
+
+    def row(self, p: ProjectedRecord) -> dict[str, Any]:
+        if self.view == "events":
             return events_row(p.target, source=p.source, losses=p.losses)
-        if view == "entities-bio":
+        if self.view == "entities-bio":
             return entities_bio_row(p.target)
         return triggers_bio_row(p.target)
 
 
+# ---------------------------------------------------------------------- helpers
+def shared_result(ctx: BuildContext, key: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once per build for ``key``, by whichever shard asks first; later ones read it.
+
+    The four views are separate streams over the same blocks: this makes them share one
+    translation and one projection per block. Results live in the build's scratch folder
+    (``ctx.work_dir``: shared by the worker processes, kept by a killed build so the resume reuses
+    them, removed when the build is published); the lock makes a worker that asks for a key being
+    computed wait for it instead of computing it again.
+    """
+    path = ctx.work_dir / "events" / f"{key}.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        value = compute()
+        atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        return value
+
+
+def block_facts(b: Block) -> dict[str, Any]:
+    """Type counts before/after projection, losses by kind, structure in/out and rejected records
+    of one block; summed over blocks and shards they are the facts of the whole source."""
+    before, after, lost, total_in, total_out = Counter(), Counter(), Counter(), Counter(), Counter()
+    for p in b.projected:
+        before.update([f"trigger:{ev.event_type}" for ev in p.source.events] + [f"entity:{e.type}" for e in p.source.entities])
+        after.update([f"trigger:{ev.event_type}" for ev in p.target.events] + [f"entity:{e.type}" for e in p.target.entities])
+        lost.update(loss.kind for loss in p.losses)
+        total_in.update(p.source.counts())
+        total_out.update(p.target.counts())
+    return {"type_counts": {k: {"before": before[k], "after": after[k]} for k in sorted(before | after)},
+            "losses_by_kind": dict(lost), "structure_in": dict(total_in), "structure_out": dict(total_out),
+            "rejected_records": dict(Counter(r.reason for r in b.rejects))}
+
+
+def _sorted_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """The summed block facts in a stable order (shards add keys in the order they first meet them)."""
+    return {"type_counts": dict(sorted(facts.get("type_counts", {}).items())),
+            "losses_by_kind": dict(sorted(facts.get("losses_by_kind", {}).items())),
+            "structure_in": facts.get("structure_in", {}), "structure_out": facts.get("structure_out", {}),
+            "rejected_records": dict(sorted(facts.get("rejected_records", {}).items()))}
+
+
+def _validated(rec: EventRecord, schema: Any, policy: str) -> Reject | None:
+    """``None`` when the record is kept (lenient: with its violations flagged), else its reject."""
+    violations = validate_record(rec, schema)
+    if apply_policy(rec, violations, policy):
+        return None
+    return Reject(rec.id, "schema-violation", "; ".join(v.detail for v in violations), record_to_raw(rec))
+
+
+def _per_trigger(reject: Reject) -> list[Reject]:
+    """A rejected record in the arguments view: one reject per trigger it had (at least one)."""
+    n = max(1, len((reject.example or {}).get("triggers", {})))
+    return [Reject(f"{reject.id}:{k}", reject.reason, reject.detail, reject.example) for k in range(n)]
+
+
+def _argument_units(p: ProjectedRecord) -> list[dict[str, Any] | Reject]:
+    """One row per projected trigger, one reject per trigger that did not project."""
+    lost = [Reject(f"{p.source.id}:{loss.item_id}", loss.kind, loss.detail)
+            for loss in p.losses if loss.kind == "unprojected-trigger"]
+    return [*argument_rows(p.target), *lost]
+
+
+def _doc_id(rec: EventRecord) -> str:
+    # records without a document id are taken as one document, in file order (as group_segments does)
+    return str(rec.meta.get("doc_id", "doc"))
+
+
+def _shipped_items() -> list[dict[str, Any]]:
+    return yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))
+
+
 def _record_model(ctx: BuildContext, name: str, kind: str, description: dict[str, Any]) -> None:
-    """Record a component in provenance with its revision and parameters."""
+    """Record a component in provenance with its revision and parameters, as its first block saw it
+    (block 0 opens shard 0 for any shard size, so provenance and card do not depend on it)."""
+    if name in ctx.models:
+        return
     params = {k: v for k, v in description.items() if k not in ("name", "revision", "kind")}
     ctx.add_model(name, kind=kind, revision=description.get("revision"), **params)
 
 
-__all__ = ["Events", "EventsOptions", "Loss"]
+__all__ = ["Block", "Events", "EventsOptions", "Loss", "block_facts", "shared_result"]

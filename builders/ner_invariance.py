@@ -1,10 +1,18 @@
 """ner-invariance: span-preserving perturbations of any NER dataset (CheckList INV tests).
 
-Recipe: read NER examples (CoNLL or token JSONL through dsbuild.io; default: the shipped Europarl
-gold file of the chosen language) -> per operator config, perturb each example (swap entity names
-for others of the same type from a name lexicon, change numbers, add a typo outside entities) ->
-move the spans exactly and verify that each still covers the right characters -> Parquet with
-tokens, tags, spans, the seed id, the condition and the test type -> card.
+Recipe, one config per operator, run shard by shard (:mod:`dsbuild.pipeline`):
+
+1. **Source**: the seed NER examples, read lazily (CoNLL or token JSONL through dsbuild.io;
+   default: the shipped Europarl gold file of the chosen language). ``prepare`` scans them once
+   for the tag set and unique ids, keeping nothing else.
+2. **Perturb**: the config's operator changes each seed (swap entity names for others of the same
+   type from a name lexicon, change numbers, add a typo outside entities), moving the spans
+   exactly; a seed it cannot change is a reject (``not-applicable``).
+3. **Verify spans**: each moved span must still cover the right characters with the same label
+   (otherwise a reject, ``span-check-failed``).
+4. **To row**: tokens, tags, spans, the seed id, the condition and the test type.
+5. **Card**: seed counts, entities per operator and the span checks, summed over shards in
+   ``finish``.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +34,11 @@ from dsbuild.challenge.ner_perturb import NerPerturbation, change_numbers, load_
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
+from dsbuild.executor import merge_facts
 from dsbuild.features import example_to_row, ner_features
-from dsbuild.io import read_conll, read_jsonl
+from dsbuild.io.conll import iter_conll
 from builders.europarl_ner import AGERRI_CITATION
+from dsbuild.pipeline import MapStep, Step
 from dsbuild.registry import builders
 from dsbuild.spans import Example
 
@@ -69,16 +81,6 @@ class NerInvariance(Builder):
     card_template = "ner-invariance.md.j2"
     history = [("1.0.0", "First release: 3 operators; default seed data is the shipped Europarl gold file.")]
 
-    def _source(self) -> Path:
-        o = self.options
-        if o.source_path:
-            return Path(o.source_path)
-        path = shipped_europarl(o.language)
-        if not path.is_file():
-            raise ConfigError(f"ner-invariance: no shipped NER file for language {o.language!r} (shipped: en, es); "
-                              "give one with --set source_path=FILE")
-        return path
-
     def info(self) -> DatasetInfo:
         shipped = not self.options.source_path
         return DatasetInfo(
@@ -119,91 +121,203 @@ class NerInvariance(Builder):
         return [ConfigSpec(name=op, features=ner_features(labels, extra=extra), splits=["test"], language=self.options.language,
                            description=OPERATORS[op]) for op in self.options.operators]
 
+    # -- the input ----------------------------------------------------------------------------
+    def _source(self) -> Path:
+        o = self.options
+        if o.source_path:
+            return Path(o.source_path)
+        path = shipped_europarl(o.language)
+        if not path.is_file():
+            raise ConfigError(f"ner-invariance: no shipped NER file for language {o.language!r} (shipped: en, es); "
+                              "give one with --set source_path=FILE")
+        return path
+
+    def seeds(self) -> Iterator[Example]:
+        """The seed examples, read lazily (``max_examples`` applied), spans in position order."""
+        o, src = self.options, self._source()
+        if src.suffix.lower() == ".jsonl":
+            from dsbuild.io.jsonl import iter_jsonl
+
+            examples = iter_jsonl(src, scheme=o.scheme)  # type: ignore[arg-type]
+        else:
+            examples = iter_conll(src, scheme=o.scheme)  # type: ignore[arg-type]
+        for ex in islice(examples, o.max_examples or None):
+            yield ex.with_spans(ex.spans)
+
+    def _scan_seeds(self) -> None:
+        """One streaming pass before any shard, for what must be known up front: the tag set (the
+        features of every config) and unique seed ids (row ids are SEED_ID-OPERATOR). Only the ids are
+        kept while scanning; the counts per label for the card come from the shards."""
+        src = self._source()
+        first_line: dict[str, Any] = {}
+        labels: set[str] = set()
+        for ex in self.seeds():
+            if ex.id in first_line:
+                raise InputError(f"example id {ex.id!r} repeats (first at line {first_line[ex.id]})", source=src,
+                                 line=ex.meta.get("line"), hint="give every example a unique id")
+            first_line[ex.id] = ex.meta.get("line")
+            labels.update(s.label for s in ex.spans)
+        self.labels = tuple(sorted(labels)) or ("MISC",)
+        self.seed_count = len(first_line)
+
+    def _name_files(self) -> list[Path]:
+        return [challenge_data() / "ner" / "names.yaml"] + [Path(f) for f in self.options.extra_name_files]
+
+    def _all_names(self) -> dict[str, dict[str, dict[str, list[str]]]]:
+        """The name lexicons (language -> label -> class -> names), read once per process."""
+        return self.cached("names", lambda: load_names(self._name_files()))
+
+    def names(self) -> dict[str, dict[str, list[str]]]:
+        """The entity names of the chosen language (label -> class -> names)."""
+        return self._all_names().get(self.options.language, {})
+
+    # -- before the shards ---------------------------------------------------------------------
     def prepare(self, ctx: BuildContext) -> None:
+        """Check the options, scan the seeds once (labels, unique ids), load the name lexicon."""
         o = self.options
         self.configs()
-        src = self._source()
-        if src.suffix.lower() == ".jsonl":
-            examples = read_jsonl(src, scheme=o.scheme)  # type: ignore[arg-type]
-        else:
-            examples = read_conll(src, scheme=o.scheme)  # type: ignore[arg-type]
-        if o.max_examples:
-            examples = examples[:o.max_examples]
-        seen: dict[str, Any] = {}
-        for ex in examples:  # row ids are SEED_ID-OPERATOR, so seed ids must be unique
-            if ex.id in seen:
-                raise InputError(f"example id {ex.id!r} repeats (first at line {seen[ex.id]})", source=src,
-                                 line=ex.meta.get("line"), hint="give every example a unique id")
-            seen[ex.id] = ex.meta.get("line")
-        self.examples = [ex.with_spans(ex.spans) for ex in examples]  # spans in position order
-        self.labels = tuple(sorted({s.label for ex in self.examples for s in ex.spans})) or ("MISC",)
-        ctx.add_input(src, role="seed NER examples", license="Europarl terms" if not o.source_path else "")
-        name_files = [challenge_data() / "ner" / "names.yaml"] + [Path(f) for f in o.extra_name_files]
-        for f in name_files:
+        self._scan_seeds()
+        ctx.add_input(self._source(), role="seed NER examples", license="Europarl terms" if not o.source_path else "")
+        for f in self._name_files():
             ctx.add_input(f, role="entity name lexicon", license="CC0-1.0" if f.parent.name == "ner" else "")
-        all_names = load_names(name_files)
+        all_names = self._all_names()  # a bad lexicon fails here, before any shard
         if "swap-entities" in o.operators and o.language not in all_names:
             raise ConfigError(f"ner-invariance: no entity names for language {o.language!r} (have {sorted(all_names)}); "
                               "write {LANG: {LABEL: [names]}} in a YAML file and pass --set extra_name_files=[FILE]")
-        self.names = all_names.get(o.language, {})
         ctx.add_seed("perturbation", o.seed)
-        ctx.facts["seed_examples"] = len(self.examples)
-        ctx.facts["seed_spans"] = dict(sorted(Counter(s.label for ex in self.examples for s in ex.spans).items()))
-        ctx.facts["names_per_label"] = {k: sum(len(n) for n in v.values()) for k, v in sorted(self.names.items())}
+        ctx.facts["names_per_label"] = {k: sum(len(n) for n in v.values()) for k, v in sorted(self.names().items())}
         ctx.facts["operators"] = OPERATORS
 
-    def _perturb(self, op: str, ex: Example) -> NerPerturbation | None:
-        rng = random.Random(f"{self.options.seed}:{op}:{ex.id}")
-        new_id = f"{ex.id}-{op}"
-        if op == "swap-entities":
-            return swap_entities(ex, self.names, rng, new_id)
-        if op == "change-numbers":
-            return change_numbers(ex, rng, new_id)
-        return typo_outside(ex, rng, new_id)
+    # -- the sharded recipe -------------------------------------------------------------------
+    def source(self, config: ConfigSpec, split: str) -> Iterator[Example]:
+        return self.seeds()
 
-    def generate(self, config: ConfigSpec, split: str, ctx: BuildContext) -> Iterator[dict[str, Any] | Reject]:
+    def count(self, config: ConfigSpec, split: str) -> int | None:
+        return getattr(self, "seed_count", None)
+
+    def steps(self, config: ConfigSpec, split: str) -> list[Step]:
         op = config.name
-        rejects: Counter[str] = Counter()
-        spans_checked = spans_ok = 0
+        return [Perturb(self, op), VerifySpans(op), MapStep("to-row", partial(perturbed_row, op))]
+
+    # -- after the shards ----------------------------------------------------------------------
+    def finish(self, ctx: BuildContext) -> None:
+        """Seed counts, per-operator facts for the card and the span checks, from facts summed over shards."""
+        per_op = {op: ctx.facts.setdefault("split_facts", {}).setdefault(op, {}).setdefault("test", {})
+                  for op in self.options.operators}
+        for facts in per_op.values():
+            _complete(facts)
+        # every operator perturbs the same seeds: the first one's counts describe them
+        seeds = next(iter(per_op.values()), {})
+        ctx.facts["seed_examples"] = seeds.get("seed_examples", 0)
+        ctx.facts["seed_spans"] = dict(sorted(seeds.get("seed_spans", {}).items()))
+        ctx.quality["span_checks"] = {op: _span_checks(f) for op, f in per_op.items()}
+
+
+def _complete(facts: dict[str, Any]) -> None:
+    """Give a split's facts every key the card reads, dicts sorted (a key no shard recorded is 0 / empty)."""
+    for key in ("spans_checked", "spans_verified"):
+        facts.setdefault(key, 0)
+    for key in ("rejects", "spans_by_label", "swapped_by_label", "kept_in_swapped_rows_by_label"):
+        facts[key] = dict(sorted(facts.get(key, {}).items()))
+
+
+def _span_checks(facts: dict[str, Any]) -> dict[str, Any]:
+    """One operator's line of the quality table: were all spans verified, and why seeds were rejected."""
+    return {"spans_checked": facts["spans_checked"], "spans_verified": facts["spans_verified"],
+            "all_spans_verified": facts["spans_checked"] == facts["spans_verified"],
+            "not_applicable": facts["rejects"].get("not-applicable", 0),
+            "span_check_failed": facts["rejects"].get("span-check-failed", 0)}
+
+
+# ---------------------------------------------------------------------- steps
+@dataclass
+class Perturbed:
+    """A seed and its perturbed copy, between the perturb and verify steps."""
+
+    seed: Example
+    perturbation: NerPerturbation
+
+
+def _count(facts: dict[str, Any], key: str, counts: Counter[str]) -> None:
+    """Add ``counts`` into ``facts[key]`` (a dict summed over shards); zero counts leave no key."""
+    merge_facts(facts, {key: {k: n for k, n in counts.items() if n}})
+
+
+class Perturb(Step):
+    """Apply the config's operator to each seed; a seed it cannot change is a reject (not-applicable)."""
+
+    name = "perturb"
+
+    def __init__(self, builder: NerInvariance, op: str) -> None:
+        self.builder, self.op = builder, op
+
+    def setup(self, ctx: BuildContext) -> None:
+        self.names = self.builder.names()
+
+    def run(self, items: list[Example], ctx: BuildContext) -> list[Perturbed | Reject]:
+        merge_facts(ctx.facts, {"seed_examples": len(items)})
+        _count(ctx.facts, "seed_spans", Counter(s.label for ex in items for s in ex.spans))
+        out = [self._perturb(ex) for ex in items]
+        _count(ctx.facts, "rejects", Counter(r.reason for r in out if isinstance(r, Reject)))
+        return out
+
+    def _perturb(self, ex: Example) -> Perturbed | Reject:
+        # seeded by (seed, operator, seed id): the same choice whatever the shard or worker
+        rng = random.Random(f"{self.builder.options.seed}:{self.op}:{ex.id}")
+        new_id = f"{ex.id}-{self.op}"
+        if self.op == "swap-entities":
+            p = swap_entities(ex, self.names, rng, new_id)
+        elif self.op == "change-numbers":
+            p = change_numbers(ex, rng, new_id)
+        else:
+            p = typo_outside(ex, rng, new_id)
+        if p is None:
+            return Reject(new_id, "not-applicable", f"{self.op}: nothing to change in this sentence", ex.to_dict())
+        return Perturbed(ex, p)
+
+
+class VerifySpans(Step):
+    """Check that every moved span still covers the expected text and label; count entities for the card."""
+
+    name = "verify-spans"
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+
+    def run(self, items: list[Perturbed], ctx: BuildContext) -> list[Perturbed | Reject]:
+        problems = [verify_spans(item.perturbation) for item in items]
+        self._record(items, problems, ctx.facts)
+        return [item if problem is None else
+                Reject(f"{item.seed.id}-{self.op}", "span-check-failed", problem, item.seed.to_dict())
+                for item, problem in zip(items, problems)]
+
+    @staticmethod
+    def _record(items: list[Perturbed], problems: list[str | None], facts: dict[str, Any]) -> None:
+        """Spans checked and verified, and the entities of the kept rows by label (swapped, kept as they were)."""
         labels: Counter[str] = Counter()
         swapped: Counter[str] = Counter()
-        unchanged: Counter[str] = Counter()
-        for ex in self.examples:
-            ctx.read()
-            p = self._perturb(op, ex)
-            if p is None:
-                rejects["not-applicable"] += 1
-                yield Reject(f"{ex.id}-{op}", "not-applicable", f"{op}: nothing to change in this sentence", ex.to_dict())
-                continue
-            problem = verify_spans(p)
-            spans_checked += len(p.expected)
-            if problem is not None:
-                rejects["span-check-failed"] += 1
-                yield Reject(f"{ex.id}-{op}", "span-check-failed", problem, ex.to_dict())
-                continue
-            spans_ok += len(p.expected)
-            labels.update(s.label for s in p.example.spans)
-            for sw in p.condition.get("swaps", []):
-                swapped[sw["label"]] += 1
-            for kept in p.condition.get("kept", []):
-                unchanged[kept["label"]] += 1
-            row = example_to_row(p.example)
-            row.update({"seed_id": ex.id, "source": str(ex.meta.get("source", "")), "original_text": ex.text,
-                        "operator": op, "condition": json.dumps(p.condition, ensure_ascii=False, sort_keys=True),
-                        "test_type": "INV",
-                        "expectation": "same entities (labels) as the seed, at the moved spans given in `spans`"})
-            yield row
-        ctx.facts["current"] = {"rejects": dict(sorted(rejects.items())), "spans_checked": spans_checked,
-                                "spans_verified": spans_ok, "spans_by_label": dict(sorted(labels.items())),
-                                "swapped_by_label": dict(sorted(swapped.items())),
-                                "kept_in_swapped_rows_by_label": dict(sorted(unchanged.items()))}
+        kept: Counter[str] = Counter()
+        for item, problem in zip(items, problems):
+            if problem is None:
+                p = item.perturbation
+                labels.update(s.label for s in p.example.spans)
+                swapped.update(sw["label"] for sw in p.condition.get("swaps", []))
+                kept.update(k["label"] for k in p.condition.get("kept", []))
+        expected = [len(item.perturbation.expected) for item in items]
+        merge_facts(facts, {"spans_checked": sum(expected),
+                            "spans_verified": sum(n for n, problem in zip(expected, problems) if problem is None)})
+        _count(facts, "rejects", Counter("span-check-failed" for problem in problems if problem is not None))
+        for key, counts in (("spans_by_label", labels), ("swapped_by_label", swapped),
+                            ("kept_in_swapped_rows_by_label", kept)):
+            _count(facts, key, counts)
 
-    def finish(self, ctx: BuildContext) -> None:
-        q = {}
-        for op, splits in ctx.facts.get("split_facts", {}).items():
-            f = splits.get("test", {})
-            q[op] = {"spans_checked": f.get("spans_checked", 0), "spans_verified": f.get("spans_verified", 0),
-                     "all_spans_verified": f.get("spans_checked", 0) == f.get("spans_verified", 0),
-                     "not_applicable": f.get("rejects", {}).get("not-applicable", 0),
-                     "span_check_failed": f.get("rejects", {}).get("span-check-failed", 0)}
-        ctx.quality["span_checks"] = q
+
+def perturbed_row(op: str, item: Perturbed) -> dict[str, Any]:
+    """The row of a verified perturbation: the perturbed example, its seed and the INV test it makes."""
+    p, seed = item.perturbation, item.seed
+    row = example_to_row(p.example)
+    row.update({"seed_id": seed.id, "source": str(seed.meta.get("source", "")), "original_text": seed.text,
+                "operator": op, "condition": json.dumps(p.condition, ensure_ascii=False, sort_keys=True),
+                "test_type": "INV",
+                "expectation": "same entities (labels) as the seed, at the moved spans given in `spans`"})
+    return row

@@ -52,6 +52,7 @@ from dsbuild.errors import ConfigError, DsbuildError
 from dsbuild.execution.base import Executor, make_executor
 from dsbuild.execution.lock import BuildLock
 from dsbuild.execution.progress import BuildProgress
+from dsbuild.pipeline import keep_first, merge_facts
 from dsbuild.execution.shards import (REJECT_SCHEMA, AccountingError, ShardTask, atomic_write_bytes,
                                       context_snapshot, is_done, read_stats, shard_dir, shard_root, write_input,
                                       write_shard)
@@ -369,32 +370,6 @@ def _merge_stats(ctx: BuildContext, stats: list[dict[str, Any]], *, sharded: boo
         merge_facts(split_facts, snap.get("facts") or {})
         keep_first(ctx.facts, snap.get("settings") or {})
     return split_facts
-
-
-def merge_facts(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Fold shard facts: numbers add, dicts merge key by key, other values keep the first shard's."""
-    for key, value in new.items():
-        if key not in into:
-            into[key] = json.loads(json.dumps(value))
-        elif isinstance(value, dict) and isinstance(into[key], dict):
-            merge_facts(into[key], value)
-        elif _is_number(value) and _is_number(into[key]):
-            into[key] = into[key] + value
-    return into
-
-
-def keep_first(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Fold shard settings: dicts merge key by key, a value already there is kept."""
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            keep_first(into[key], value)
-        else:
-            into.setdefault(key, value)
-    return into
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts")

@@ -26,6 +26,7 @@ not once per shard, and report facts (summed over shards in shard order) through
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,4 +104,30 @@ def builder_steps(builder: Builder, config: Any, split: str) -> list[Step]:
     return steps
 
 
-__all__ = ["MapStep", "Rows", "Step", "builder_steps", "run_steps"]
+def merge_facts(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Fold shard facts: numbers add, dicts merge key by key, other values keep the first shard's."""
+    for key, value in new.items():
+        if key not in into:
+            into[key] = json.loads(json.dumps(value))
+        elif isinstance(value, dict) and isinstance(into[key], dict):
+            merge_facts(into[key], value)
+        elif _is_number(value) and _is_number(into[key]):
+            into[key] = into[key] + value
+    return into
+
+
+def keep_first(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Fold shard settings: dicts merge key by key, a value already there is kept."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            keep_first(into[key], value)
+        else:
+            into.setdefault(key, value)
+    return into
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+__all__ = ["MapStep", "Rows", "Step", "builder_steps", "keep_first", "merge_facts", "run_steps"]

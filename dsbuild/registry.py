@@ -47,6 +47,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._autoload = autoload
         self._loaded = False
+        self._loading = False
 
     def register(self, name: str, obj: T | None = None) -> Any:
         """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
@@ -95,10 +96,14 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         with _LOAD_LOCK:  # threads that ask during the import must wait for it, not see an empty registry
-            if self._loaded:
+            if self._loaded or self._loading:  # _loading: a module being imported asked again
                 return
-            self._import_components()
-            self._loaded = True
+            self._loading = True
+            try:
+                self._import_components()
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def _import_components(self) -> None:
         for module_name in self._autoload:

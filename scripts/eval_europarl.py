@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Europarl NER projection benchmark: print span P/R/F1 of the offline default projection.
 
-Runs exactly what ``python -m dsbuild build europarl-ner`` runs to fill its quality table (same
-builder, same options, same seeded aligner), then scores two reference variants *on the same
+Aligns as ``python -m dsbuild build europarl-ner`` does with its default shard size (all 799
+pairs in one shard; same builder, same options, same seeded aligner), then scores two reference variants *on the same
 alignments*, so the gain of the span-projection rules is measured in one run:
 
 - ``baseline``: min..max closure of the aligned tokens, no repairs (the classic recipe);
@@ -33,6 +33,7 @@ from dsbuild.builder import BuildContext
 from dsbuild.config import parse_overrides, resolve_options
 from dsbuild.evaluate import evaluate_examples
 from dsbuild.project.alignment import AlignmentProjector
+from dsbuild.project.base import ProjectionReport
 from dsbuild.registry import builders
 
 BASELINE_RULES = {"split": "closure", "trim_punct": False, "trim_foreign": False, "trim_weak": False,
@@ -59,21 +60,26 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = BuildContext(Path(tmp))
         builder.prepare(ctx)
+        with ctx.timer("align"):
+            prepared, views = builder.align_all()  # all pairs at once: the build's single shard
     elapsed = time.perf_counter() - t0
     o = builder.options
-    gold = builder.examples[o.target_lang]
-    prepared, views = builder.aligned
+    gold = list(builder._read_side(o.target_lang))
     results = {"pair": builder.pair, "sentences": len(gold),
                "parallel": (ctx.facts["projection"]["parallel"] or {}).get("pairs", 0),
                "seconds": {k: round(v, 2) for k, v in ctx.timings.items()} | {"total": round(elapsed, 2)}}
     variants = {"baseline": {**BASELINE_RULES}, "default": dict(o.rules)}
     for name, rules in variants.items():
         projector = AlignmentProjector(aligner=None, policy=o.policy, **rules)
-        projected = [p.target for p in projector.project_aligned(prepared, views)]
-        results[name] = evaluate_examples(projected, gold).to_dict()
-    assert results["default"]["micro"] == ctx.quality["projection"]["micro"], "script and builder disagree"
-    results["counts"] = ctx.quality["projection"]["counts"]
-    results["unprojected_by_reason"] = ctx.quality["projection"]["unprojected_by_reason"]
+        projections = projector.project_aligned(prepared, views)
+        results[name] = evaluate_examples([p.target for p in projections], gold).to_dict()
+        if name == "default":
+            report = ProjectionReport(projections, "alignment", o.source_lang, o.target_lang, projector.describe())
+            c = report.counts
+            results["counts"] = {"source_spans": c["source_spans"], "projected": c["projected"],
+                                 "unprojected": c["unprojected"], "sentences_kept": c["kept"],
+                                 "sentences_rejected": c["rejected"]}
+            results["unprojected_by_reason"] = c["unprojected_by_reason"]
 
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))

@@ -51,8 +51,8 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
+    if _first_char(path) == "[":  # a JSON list must be read whole; JSONL is read line by line
+        text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -63,19 +63,40 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     yield from iter_json_objects(path, hint="one event record (a JSON object) per line")
 
 
+def _first_char(path: Path) -> str:
+    """The first non-whitespace character of a text file ("" when there is none)."""
+    with path.open(encoding="utf-8", errors="replace") as fh:  # bad bytes are reported by the reader, by line
+        for chunk in iter(lambda: fh.read(1 << 16), ""):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[0]
+    return ""
+
+
 def read_events(path: str | Path, *, schema: Schema | None = None, lang: str = "") -> list[EventRecord]:
     """Read raw MEE, normalised or EusIE records (detected per record) from JSON/JSONL."""
+    return list(iter_events(path, schema=schema, lang=lang))
+
+
+def iter_events(path: str | Path, *, schema: Schema | None = None, lang: str = "") -> Iterator[EventRecord]:
+    """Like :func:`read_events`, one record at a time (JSONL is read lazily; a JSON list is read whole).
+
+    Record ids must be unique in the file: a repeated id is an error at the record that repeats it.
+    """
     schema = schema or load_schema()
-    records = []
+    seen: set[str] = set()
     for lineno, obj in iter_json_records(path):
         if not isinstance(obj, dict):
             raise InputError("record is not a JSON object", source=path, line=lineno or None)
         try:
-            records.append(record_from_dict(obj, schema=schema, lang=lang, where=f"{path}:{lineno}"))
+            rec = record_from_dict(obj, schema=schema, lang=lang, where=f"{path}:{lineno}")
         except InputError as err:
             raise InputError(err.message, source=path, line=lineno or None, example_id=err.example_id, hint=err.hint) from None
-    _check_unique_ids([r.id for r in records], "record", source=str(path))
-    return records
+        if rec.id in seen:
+            raise InputError(f"duplicate record id {rec.id!r}", source=path, line=lineno or None,
+                             hint="give every record a unique id")
+        seen.add(rec.id)
+        yield rec
 
 
 def record_from_dict(obj: dict[str, Any], *, schema: Schema | None = None, lang: str = "", where: str = "") -> EventRecord:

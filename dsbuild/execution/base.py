@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dsbuild.builder import Builder
 from dsbuild.errors import ConfigError
@@ -26,6 +26,7 @@ from dsbuild.execution.shards import ShardTask
 OnDone = Callable[[ShardTask, dict[str, Any]], None]
 OnStep = Callable[[ShardTask, str, int], None]
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu|npu)(:\d+)?)$")
+H = TypeVar("H", bound=Hashable)
 
 
 class Executor(ABC):
@@ -93,3 +94,43 @@ def make_executor(name: str = "local", **options: Any) -> Executor:
         return cls(**options)
     except TypeError as err:
         raise ConfigError(f"executor {name!r}: {err}") from None
+
+
+def drain(tasks: Iterable[ShardTask], submit: Callable[[ShardTask], H],
+          wait_any: Callable[[list[H]], Iterable[H]], collect: Callable[[H, ShardTask], dict[str, Any]],
+          on_done: OnDone, limit: int) -> None:
+    """Keep up to ``limit`` tasks in flight; report each as it finishes; stop at the first failure.
+
+    Shared by the executors: ``submit(task)`` starts a task and returns a handle (a future, a Ray
+    object ref), ``wait_any(handles)`` blocks until at least one is finished and returns the
+    finished ones, ``collect(handle, task)`` returns the stats or raises (a ShardError). Tasks are
+    drawn lazily from ``tasks``, so the driver never reads far ahead of the workers.
+    """
+    pending: dict[H, ShardTask] = {}
+    source = iter(tasks)
+    exhausted = False
+    while pending or not exhausted:
+        while not exhausted and len(pending) < limit:
+            task = next(source, None)
+            if task is None:
+                exhausted = True
+                break
+            pending[submit(task)] = task
+        if not pending:
+            break
+        done = wait_any(list(pending))
+        for handle in sorted(done, key=lambda h: (pending[h].config, pending[h].split, pending[h].index)):
+            task = pending.pop(handle)
+            on_done(task, collect(handle, task))
+
+
+def limit_threads(threads: int) -> None:
+    """Give torch and BLAS ``threads`` threads, so workers share the cores instead of fighting."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass

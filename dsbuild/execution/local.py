@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import pickle
 import queue
 import threading
@@ -24,7 +23,8 @@ from typing import Any
 
 from dsbuild.builder import Builder, WorkerInfo
 from dsbuild.errors import DsbuildError
-from dsbuild.execution.base import Executor, OnDone, OnStep
+from dsbuild.execution.base import Executor, OnDone, OnStep, drain
+from dsbuild.execution.base import limit_threads as _limit_threads
 from dsbuild.execution.shards import ShardError, ShardTask, ShardWorker
 from dsbuild.registry import executors
 
@@ -78,27 +78,18 @@ class LocalExecutor(Executor):
 
 def _drain(pool: ProcessPoolExecutor, tasks: Iterable[ShardTask], on_done: OnDone, limit: int) -> None:
     """Keep up to ``limit`` tasks in flight; report each as it finishes; stop at the first failure."""
-    pending: dict[Future[Any], ShardTask] = {}
-    source = iter(tasks)
-    exhausted = False
-    while pending or not exhausted:
-        while not exhausted and len(pending) < limit:
-            task = next(source, None)
-            if task is None:
-                exhausted = True
-                break
-            pending[pool.submit(_run_in_worker, task)] = task
-        if not pending:
-            break
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in sorted(done, key=lambda f: (pending[f].config, pending[f].split, pending[f].index)):
-            task = pending.pop(fut)
-            try:
-                result = fut.result()
-            except BrokenProcessPool:
-                raise ShardError(f"{task.label}: a worker process died (killed or out of memory); finished shards "
-                                 f"are kept: run the same command again to resume") from None
-            on_done(task, unwrap(result, task))
+
+    def collect(fut: Future[Any], task: ShardTask) -> dict[str, Any]:
+        try:
+            result = fut.result()
+        except BrokenProcessPool:
+            raise ShardError(f"{task.label}: a worker process died (killed or out of memory); finished shards "
+                             f"are kept: run the same command again to resume") from None
+        return unwrap(result, task)
+
+    drain(tasks, submit=lambda task: pool.submit(_run_in_worker, task),
+          wait_any=lambda futures: wait(futures, return_when=FIRST_COMPLETED)[0], collect=collect,
+          on_done=on_done, limit=limit)
 
 
 # ---------------------------------------------------------------------- inside worker processes
@@ -155,15 +146,3 @@ def _relay_steps(steps: Any, on_step: OnStep, stop: threading.Event) -> None:
         except (EOFError, OSError):
             return
         on_step(task, name, n)
-
-
-def _limit_threads(threads: int) -> None:
-    """Give torch and BLAS ``threads`` threads, so workers share the cores instead of fighting."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        pass
