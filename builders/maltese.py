@@ -34,7 +34,7 @@ from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reje
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.execution.shards import atomic_write_bytes
-from dsbuild.executor import merge_facts
+from dsbuild.pipeline import merge_facts
 from dsbuild.maltese import resources
 from dsbuild.maltese.pipelines import PipelineStats, ProcessedSentence, builtin_pipelines, get_pipeline
 from dsbuild.maltese.readers import (

@@ -34,7 +34,7 @@ from dsbuild.challenge.ner_perturb import NerPerturbation, change_numbers, load_
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
-from dsbuild.executor import merge_facts
+from dsbuild.pipeline import merge_facts
 from dsbuild.features import example_to_row, ner_features
 from dsbuild.io.conll import iter_conll
 from builders.europarl_ner import AGERRI_CITATION

@@ -321,35 +321,77 @@ def _flush_rejects(writer: pq.ParquetWriter, pending: list[pa.Table], *, final: 
 
 
 def _write_split(staging: Path, config: ConfigSpec, split: str, n_shards: int, shard_rows: int) -> list[str]:
-    """Concatenate the shard parts of a split and cut them into files of ``shard_rows`` rows."""
+    """Stream the shard parts of a split into files of ``shard_rows`` rows, in row groups of a fixed
+    size (so memory stays bounded and the bytes depend on neither the shard size nor the workers)."""
     root = shard_root(staging, config.name, split)
-    total = sum(pq.ParquetFile(root / f"{i:05d}" / "part.parquet").metadata.num_rows for i in range(n_shards))
+    parts = [root / f"{i:05d}" / "part.parquet" for i in range(n_shards)]
+    total = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
     n_files = max(1, -(-total // shard_rows))
     names = [f"{config.name}/{split}-{i:05d}-of-{n_files:05d}.parquet" for i in range(n_files)]
     (staging / config.name).mkdir(parents=True, exist_ok=True)
     schema = config.features.arrow_schema
-    pending: list[pa.Table] = []
-    written = 0
-    for i in range(n_shards):
-        part = pq.read_table(root / f"{i:05d}" / "part.parquet")
-        if part.num_rows:
-            pending.append(part.cast(schema) if part.schema != schema else part)
-        table = pa.concat_tables(pending) if pending else None
-        while table is not None and table.num_rows >= shard_rows:
-            _write_table(table.slice(0, shard_rows).combine_chunks(), staging / names[written])
-            written += 1
-            table = table.slice(shard_rows)
-        pending = [table] if table is not None and table.num_rows else []
-    if pending or written == 0:  # the rest; an empty split still gets one (empty) file with the features
-        rest = pa.concat_tables(pending).combine_chunks() if pending else schema.empty_table()
-        _write_table(rest, staging / names[written])
+    files = _RowGroupWriter(staging, names, schema, shard_rows)
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=ROW_GROUP_ROWS):
+            files.add(pa.Table.from_batches([batch]).cast(schema))
+    files.close()
     return names
 
 
-def _write_table(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+#: rows per Parquet row group in published files (datasets' own writer batch size)
+ROW_GROUP_ROWS = 1000
+
+
+class _RowGroupWriter:
+    """Writes rows into ``names`` in turn, ``rows_per_file`` each, in row groups of ROW_GROUP_ROWS."""
+
+    def __init__(self, staging: Path, names: list[str], schema: pa.Schema, rows_per_file: int) -> None:
+        self.staging, self.names, self.schema, self.rows_per_file = staging, names, schema, rows_per_file
+        self.pending: list[pa.Table] = []
+        self.buffered = 0
+        self.file_index = 0
+        self.file_rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.pending.append(table)
+            self.buffered += table.num_rows
+        while self.buffered >= self._next_group_size():
+            self._write_group(self._next_group_size())
+
+    def close(self) -> None:
+        while self.buffered:
+            self._write_group(min(self.buffered, self._next_group_size()))
+        if self.writer is None and self.file_index == 0:  # an empty split: one empty file with the features
+            self._open()
+        self._finish_file()
+
+    def _next_group_size(self) -> int:
+        return min(ROW_GROUP_ROWS, self.rows_per_file - self.file_rows)
+
+    def _write_group(self, n: int) -> None:
+        table = pa.concat_tables(self.pending)
+        group, rest = table.slice(0, n).combine_chunks(), table.slice(n)
+        self.pending, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
+        if self.writer is None:
+            self._open()
+        assert self.writer is not None
+        self.writer.write_table(group, row_group_size=n)
+        self.file_rows += n
+        if self.file_rows == self.rows_per_file:
+            self._finish_file()
+
+    def _open(self) -> None:
+        self.tmp = self.staging / (self.names[self.file_index] + ".tmp")
+        self.writer = pq.ParquetWriter(self.tmp, self.schema)
+
+    def _finish_file(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        os.replace(self.tmp, self.staging / self.names[self.file_index])
+        self.writer, self.file_index, self.file_rows = None, self.file_index + 1, 0
 
 
 def _merge_stats(ctx: BuildContext, stats: list[dict[str, Any]], *, sharded: bool) -> dict[str, Any]:
