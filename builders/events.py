@@ -58,8 +58,7 @@ from dsbuild.events.views import (
     argument_rows, arguments_features, bio_features, entities_bio_row, events_features, events_row, triggers_bio_row,
 )
 from dsbuild.execution.shards import atomic_write_bytes
-from dsbuild.executor import merge_facts
-from dsbuild.pipeline import Rows, Step
+from dsbuild.pipeline import Rows, Step, merge_facts
 from dsbuild.registry import builders, projectors, translators
 from dsbuild.translate.given import GivenTranslator
 
