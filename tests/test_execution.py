@@ -186,3 +186,77 @@ def test_two_builds_at_once_never_lose_a_finished_dataset(tmp_path: Path) -> Non
             if rc == 2:
                 assert "another build of toy-sharded 1.0.0 into this folder is running (pid" in err
         assert digests(final) == reference  # the finished dataset is always there, whole
+
+
+# ---------------------------------------------------------------------- lock, staging, progress, CLI
+def test_stale_lock_of_a_dead_build_is_taken_over_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lock = tmp_path / "toy-sharded" / ".1.0.0.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": 999999, "host": "gone", "started": "2026-01-01T00:00:00Z"}))
+    with caplog.at_level("WARNING"):
+        build(toy(5), tmp_path, progress=False)
+    assert "taking over the lock of a build that is no longer running (pid 999999 on gone" in caplog.text
+    assert not lock.exists()  # released at the end
+
+
+def test_a_held_lock_refuses_a_second_build_naming_the_holder(tmp_path: Path) -> None:
+    from dsbuild.execution.lock import BuildLock, BuildLockedError
+
+    with BuildLock(tmp_path / "toy-sharded" / ".1.0.0.lock", "toy-sharded 1.0.0"):
+        with pytest.raises(BuildLockedError, match=rf"running \(pid {os.getpid()} on "):
+            build(toy(5), tmp_path, progress=False)
+
+
+def test_unfinished_builds_are_listed_and_fresh_or_clean_removes_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from typer.testing import CliRunner
+
+    from dsbuild.cli import app
+
+    monkeypatch.setenv(FAIL_ENV, "x/test/8")
+    with pytest.raises(ShardError):
+        build(toy(), tmp_path, shard_size=8, progress=False)
+    left = list((tmp_path / "toy-sharded").glob(".1.0.0.partial-*"))
+    assert len(left) == 1
+    with caplog.at_level("WARNING"), pytest.raises(ShardError):
+        build(toy(), tmp_path, shard_size=4, progress=False)  # other options: the first staging is listed
+    assert left[0].name in caplog.text and "dsbuild clean" in caplog.text
+    assert len(list((tmp_path / "toy-sharded").glob(".1.0.0.partial-*"))) == 2
+    result = CliRunner().invoke(app, ["clean", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0 and result.output.count("would remove") == 2
+    result = CliRunner().invoke(app, ["clean", str(tmp_path)])
+    assert result.exit_code == 0 and result.output.count("removed") == 2
+    assert not list((tmp_path / "toy-sharded").glob(".1.0.0.partial-*"))
+    with pytest.raises(ShardError):
+        build(toy(), tmp_path, shard_size=8, progress=False)
+    monkeypatch.delenv(FAIL_ENV)
+    build(toy(), tmp_path, shard_size=4, resume=False, progress=False)  # --fresh: every unfinished build goes
+    assert not list((tmp_path / "toy-sharded").glob(".1.0.0.partial-*"))
+
+
+def test_progress_is_logged_when_stderr_is_not_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("DSBUILD_PROGRESS_SECONDS", "0")
+    with caplog.at_level("INFO", logger="dsbuild.progress"):
+        build(toy(), tmp_path, shard_size=8)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dsbuild.progress"]
+    assert lines and all("ex/s" in line for line in lines)
+    assert any(line.startswith("toy-sharded: 150/150 examples") for line in lines)
+    assert any("ETA" in line for line in lines) and any("translate" in line for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "--workers must be"),
+    (["--devices", "cuda:0", "--workers", "2"], "1 device(s) for 2 workers"),
+    (["--devices", "tpu9"], "unknown device name"),
+    (["--shard-size", "-3"], "--shard-size must be"),
+    (["--out", ""], "--out is empty"),
+])
+def test_cli_execution_options_fail_with_one_line(toy_sharded: type, args: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from dsbuild.cli import app
+
+    result = CliRunner().invoke(app, ["build", "toy-sharded", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
