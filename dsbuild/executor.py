@@ -53,9 +53,8 @@ from dsbuild.execution.base import Executor, make_executor
 from dsbuild.execution.lock import BuildLock
 from dsbuild.execution.progress import BuildProgress
 from dsbuild.pipeline import keep_first, merge_facts
-from dsbuild.execution.shards import (REJECT_SCHEMA, AccountingError, ShardTask, atomic_write_bytes,
-                                      context_snapshot, is_done, read_stats, shard_dir, shard_root, write_input,
-                                      write_shard)
+from dsbuild.execution.shards import (REJECT_SCHEMA, AccountingError, ShardTask, is_done, read_stats, shard_root,
+                                      write_input, write_shard)
 
 log = logging.getLogger(__name__)
 
