@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -80,7 +81,7 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
           resume: bool = True, executor: str | Executor = "local", workers: int = 1,
           devices: list[str] | str | None = None, threads: int | None = None,
           shard_size: int = DEFAULT_SHARD_SIZE, ray_address: str | None = None,
-          progress: bool = True) -> BuildResult:
+          progress: bool = True, allow_empty: bool = False) -> BuildResult:
     """Build ``builder`` into ``out_dir/NAME/VERSION`` and return where it went and what it counted.
 
     Args:
@@ -101,6 +102,8 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
         ray_address: with ``executor="ray"``, the cluster to join (default: a running local
             instance, else a new one).
         progress: show a progress bar (terminal) or periodic log lines.
+        allow_empty: write a dataset that keeps no rows; without it a build whose inputs are empty
+            or all rejected fails with one line saying why (its finished shards stay for a re-run).
     """
     _check_names(builder)
     out_dir = _check_out(out_dir)
@@ -113,7 +116,7 @@ def build(builder: Builder, out_dir: str | Path, *, overwrite: bool = False, sha
         staging = _staging(builder, out_dir, shard_size, resume)
         try:
             return _build_locked(builder, final, staging, runner, shard_rows=shard_rows, shard_size=shard_size,
-                                 progress=progress)
+                                 progress=progress, allow_empty=allow_empty)
         except BaseException:
             if staging.exists() and not any(staging.glob("_shards/*/*/*/done")):
                 shutil.rmtree(staging, ignore_errors=True)  # nothing finished: leave no clutter behind
@@ -173,7 +176,7 @@ def _staging(builder: Builder, out_dir: Path, shard_size: int, resume: bool) -> 
 
 
 def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor, *, shard_rows: int,
-                  shard_size: int, progress: bool) -> BuildResult:
+                  shard_size: int, progress: bool, allow_empty: bool) -> BuildResult:
     ctx = BuildContext(work_dir=staging / "_work")
     ctx.work_dir.mkdir(exist_ok=True)
     started = time.time()
@@ -195,6 +198,8 @@ def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor
     finally:
         bar.close()
     counts, split_files = _assemble(builder, configs, staging, shard_counts, ctx, shard_rows)
+    if not allow_empty:
+        _refuse_empty(builder, counts, staging)
     with ctx.timer("finish"):
         builder.finish(ctx)
     if ctx.quality:
@@ -215,6 +220,22 @@ def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor
     log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
              provenance["totals"]["out"], provenance["totals"]["rejected"])
     return BuildResult(final, counts, provenance)
+
+
+def _refuse_empty(builder: Builder, counts: dict[str, dict[str, dict[str, int]]], staging: Path) -> None:
+    """A build that keeps no row is an error (never a silent 0-row success), unless allowed."""
+    n_in = sum(c["in"] for splits in counts.values() for c in splits.values())
+    n_out = sum(c["out"] for splits in counts.values() for c in splits.values())
+    if n_out:
+        return
+    if not n_in:
+        why = "its input holds no examples (an empty file, or options that select nothing)"
+    else:
+        reasons = pq.read_table(staging / "rejects.parquet", columns=["reason"]).column("reason").to_pylist()
+        top = ", ".join(f"{r} {n}" for r, n in sorted(Counter(reasons).items(), key=lambda x: (-x[1], x[0]))[:3])
+        why = f"all {n_in} inputs were rejected ({top})"
+    raise DsbuildError(f"{builder.name}: the build kept 0 rows: {why}; check the input and the options "
+                       f"(`dsbuild info {builder.name}`), or pass --allow-empty to write an empty dataset")
 
 
 def _publish(staging: Path, final: Path) -> None:

@@ -132,9 +132,29 @@ def test_shards_and_empty_splits(tmp_path, toy_builders):
         "train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
     assert datasets.load_dataset(str(path), "a", split="train").num_rows == 9
     assert validate_dataset(path) == []
-    empty = build(ToyBuilder(ToyOptions(n=2, reject_every=1)), tmp_path / "empty").path  # every row rejected
+    with pytest.raises(DsbuildError, match=r"kept 0 rows: all 6 inputs were rejected \(toy-reject 6\).*--allow-empty"):
+        build(ToyBuilder(ToyOptions(n=2, reject_every=1)), tmp_path / "empty")  # every row rejected
+    assert not (tmp_path / "empty" / "toy-ner" / "0.1.0").exists()
+    empty = build(ToyBuilder(ToyOptions(n=2, reject_every=1)), tmp_path / "empty", allow_empty=True).path
     assert pq.read_metadata(empty / "a" / "train-00000-of-00001.parquet").num_rows == 0
     assert validate_dataset(empty) == []
+
+
+def test_empty_input_is_an_error_unless_allowed(tmp_path, toy_builders):
+    with pytest.raises(DsbuildError, match="kept 0 rows: its input holds no examples"):
+        build(ToyBuilder(ToyOptions(n=0)), tmp_path)
+    result = runner_invoke(["build", "toy-ner", "--set", "n=0", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 2 and "--allow-empty" in result.output and "Traceback" not in result.output
+    result = runner_invoke(["build", "toy-ner", "--set", "n=0", "--out", str(tmp_path / "cli"), "--allow-empty"])
+    assert result.exit_code == 0, result.output
+
+
+def runner_invoke(args):
+    from typer.testing import CliRunner
+
+    from dsbuild.cli import app
+
+    return CliRunner().invoke(app, args)
 
 
 def test_builder_version_must_be_semver(tmp_path, toy_builders):

@@ -45,6 +45,8 @@ def build(
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", metavar="ADDR", help="With --executor ray: the cluster to join (host:port or "
                                               "ray://host:10001; default: RAY_ADDRESS, else a local instance).")] = None,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="Write the dataset even if it keeps no rows (otherwise that is an error).")] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Build a dataset: Parquet per config and split, rejects table, provenance.json and the card.
@@ -65,7 +67,8 @@ def build(
     from dsbuild.executor import build as run_build  # imported here: datasets/pyarrow are slow to import
 
     result = run_build(cls(options), out, overwrite=overwrite, resume=not fresh, executor=executor, workers=workers,
-                       devices=devices, threads=threads, shard_size=shard_size, ray_address=ray_address)
+                       devices=devices, threads=threads, shard_size=shard_size, ray_address=ray_address,
+                       allow_empty=allow_empty)
     rows = [[cfg, split, c["in"], c["out"], c["rejected"]] for cfg, splits in result.counts.items()
             for split, c in splits.items()]
     echo_table(rows, ["CONFIG", "SPLIT", "IN", "KEPT", "REJECTED"])
