@@ -321,6 +321,7 @@ def _assemble(builder: Builder, configs: list[ConfigSpec], staging: Path, shard_
                     k: sum(s["counts"][k] for s in stats) for k in ("in", "out", "rejected")}
                 split_facts = _merge_stats(ctx, stats, sharded=builder.sharded)
                 ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = split_facts
+                _check_unique_ids(builder, config, split, staging, n_shards)
                 split_files.setdefault(config.name, {})[split] = _write_split(staging, config, split, n_shards, shard_rows)
                 for i in range(n_shards):
                     pending.append(pq.read_table(shard_root(staging, config.name, split) / f"{i:05d}" / "rejects.parquet"))
@@ -338,6 +339,45 @@ def _flush_rejects(writer: pq.ParquetWriter, pending: list[pa.Table], *, final: 
         writer.write_table(chunk.combine_chunks(), row_group_size=_REJECT_ROW_GROUP)
         table = table.slice(chunk.num_rows)
     return [table] if table.num_rows else []
+
+
+def _check_unique_ids(builder: Builder, config: ConfigSpec, split: str, staging: Path, n_shards: int) -> None:
+    """Two rows with one id would be silently ambiguous downstream: an error naming the ids and the fix.
+
+    Ids are hashed to 8 bytes per row (memory stays small for 10^7 rows); the duplicated ones are
+    then looked up by name in a second pass.
+    """
+    import hashlib
+
+    import numpy as np
+
+    if "id" not in config.features:
+        return
+    parts = [shard_root(staging, config.name, split) / f"{i:05d}" / "part.parquet" for i in range(n_shards)]
+
+    def ids() -> Iterator[str]:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(columns=["id"], batch_size=10_000):
+                yield from batch.column(0).to_pylist()
+
+    def h(value: str) -> int:
+        return int.from_bytes(hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest(), "little")
+
+    hashes = np.fromiter((h(i) for i in ids()), dtype=np.uint64)
+    values, counts = np.unique(hashes, return_counts=True)
+    repeated = set(values[counts > 1].tolist())
+    if not repeated:
+        return
+    seen: dict[str, int] = {}
+    for value in ids():
+        if h(value) in repeated:
+            seen[value] = seen.get(value, 0) + 1
+    dup = sorted((k for k, n in seen.items() if n > 1), key=lambda k: (-seen[k], k))
+    if not dup:  # hash collisions only
+        return
+    more = f" (and {len(dup) - 1} more duplicated ids)" if len(dup) > 1 else ""
+    raise DsbuildError(f"{builder.name} {config.name}/{split}: example id {dup[0]!r} is used by {seen[dup[0]]} rows{more}; "
+                       f"ids must be unique: fix the ids in the input (or drop the id field so they are numbered)")
 
 
 def _write_split(staging: Path, config: ConfigSpec, split: str, n_shards: int, shard_rows: int) -> list[str]:

@@ -260,3 +260,16 @@ def test_cli_execution_options_fail_with_one_line(toy_sharded: type, args: list[
     result = CliRunner().invoke(app, ["build", "toy-sharded", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_duplicate_example_ids_are_an_error_naming_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsbuild.spans import Example
+
+    def source(self, config, split):  # noqa: ANN001, ANN202 - shard 0 and shard 2 both hold "x-7"
+        for i in range(20):
+            k = 7 if i == 17 else i
+            yield Example.from_words(f"{config.name}-{split}-{k}", ["Ana", "visits", f"Town{i}"], tags=["B-PER", "O", "B-LOC"])
+
+    monkeypatch.setattr(ToySharded, "source", source)
+    with pytest.raises(DsbuildError, match=r"x/train: example id 'x-train-7' is used by 2 rows; ids must be unique"):
+        build(ToySharded(ToySharded.Options(n=20, reject_every=0)), tmp_path, shard_size=8, workers=1, progress=False)
