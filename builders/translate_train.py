@@ -568,7 +568,11 @@ class Project(Step):
         o = self.builder.options
         projector = self.builder.projector(self.lang)
         targets = None if o.method == "markers" else [it.translation for it in items]
+        mt = self.builder.translator() if o.translator == "hf-seq2seq" else None
+        before = dict(mt.stats) if mt is not None else {}
         projections = projector.project([it.source for it in items], targets, src_lang=o.src_lang, tgt_lang=self.lang)
+        if mt is not None:  # markers and constrained call the MT model here: count those calls too
+            _add_counts(ctx.facts.setdefault("translator_stats", {}), before, mt.stats)
         describe = getattr(projector, "describe", None)
         ctx.settings.setdefault("translate_train", {}).setdefault(
             "projector", _stable(describe() if callable(describe) else {"method": o.method}))
