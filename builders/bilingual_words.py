@@ -18,6 +18,8 @@ from typing import Any
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, user_source)
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.challenge.template_builder import challenge_data
 from dsbuild.challenge.word_pairs import LANGUAGE_NAMES, WordPair, load_word_pairs
@@ -40,6 +42,10 @@ class BilingualWordsOptions:
     pair_file: str = option("", "word-pair TSV (A, B, category, gloss_A, gloss_B); default: the shipped en-es file")
     tasks: list[str] = option(list(TASKS), "tasks to build (each becomes a config)")
     seed: int = option(13, "seed for distractor choice and option order")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @builders.register("bilingual-words")
@@ -58,24 +64,26 @@ class BilingualWords(Builder):
         pairs = getattr(self, "pairs", None)
         langs = [pairs[0].lang_a, pairs[0].lang_b] if pairs else ["en", "es"]
         shipped = not self.options.pair_file
+        # rows are the pairs and glosses: the pair file's licence is the dataset's
+        license_, license_name = ("cc0-1.0", "") if shipped else dataset_license(self.options)
         return DatasetInfo(
             pretty_name=f"Bilingual word probes ({'-'.join(langs)})",
             summary="Word pairs across two languages (cognates, false cognates including interlingual homographs, "
                     "and non-cognates) with glosses, as a same-meaning judgement and a two-option meaning choice "
                     "whose distractor is the look-alike word's meaning for false cognates.",
             languages=langs,
-            license="cc0-1.0" if shipped else "unknown",
+            license=license_,
+            license_name=license_name,
             task_categories=["text-classification", "multiple-choice"],
             task_ids=["multiple-choice-qa"],
             multilinguality="multilingual",
             annotations_creators=["expert-generated"],
             language_creators=["expert-generated"],
             tags=["cognates", "false-friends", "interlingual-homographs", "challenge-set", "lexical-semantics"],
-            sources=[Source(name="dsbuild en-es word pairs" if shipped else str(self._path()),
-                            license="CC0-1.0 (written for dsbuild)" if shipped else "the licence of the pair file",
+            sources=[Source(name="dsbuild en-es word pairs", license="CC0-1.0 (written for dsbuild)",
                             description="Pairs and English glosses written and checked by hand for dsbuild; task design "
-                                        "after the bilingual-homograph probes of Tanwar et al. (2025)."
-                                        if shipped else "Word-pair file given by the user.")],
+                                        "after the bilingual-homograph probes of Tanwar et al. (2025).")
+                     if shipped else user_source(self.options, self._path(), description="Word-pair file given by the user.")],
             method="Each pair gives one same-meaning row; each word of each pair gives one meaning-choice row.",
             limitations="Glosses give one common sense per word; words with several senses (e.g. Spanish 'red' "
                         "net/network) are glossed with the senses listed. A small set: use it to probe, not to train.",
@@ -104,6 +112,7 @@ class BilingualWords(Builder):
 
     def prepare(self, ctx: BuildContext) -> None:
         self.configs()
+        dataset_license(self.options)  # a bad source_license fails before any work, not at the card
         path = self._path()
         self.pairs = load_word_pairs(path)
         ctx.add_input(path, role="word pairs with glosses", license="CC0-1.0" if not self.options.pair_file else "")

@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, user_source)
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
@@ -99,6 +101,11 @@ class EuroparlNerOptions:
                              "e.g. {split: closure, trim_case: false}")
     rel_iterations: float = option(1.0, "eflomal iterations relative to its default schedule")
     max_sentences: int = option(0, "use only the first N sentence pairs (0: all); for quick checks")
+    # the source_* options describe the files given with source_path / target_path
+    source_name: str = option("", SOURCE_NAME_HELP + "; describes the files given with source_path/target_path")
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @builders.register("europarl-ner")
@@ -152,14 +159,26 @@ class EuroparlNer(Builder):
 
         return shipped_parallel_paths(o.source_lang, o.target_lang)
 
+    def _user_sides(self) -> dict[str, str]:
+        """The sides read from files the user gave (language -> path), not from the shipped ones."""
+        o = self.options
+        return {lang: given for lang, given in ((o.source_lang, o.source_path), (o.target_lang, o.target_path)) if given}
+
     def info(self) -> DatasetInfo:
-        sources = [Source(
-            name="ixa-ehu/ner-evaluation-corpus-europarl",
-            license="Europarl terms: 'We are not aware of any copyright restrictions of the material.'",
-            url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl",
-            citation=CITATION,
-            description="First 2,000 sentences of Europarl (Koehn 2005), NER-annotated by hand in each language.",
-        )]
+        user_sides = self._user_sides()
+        sources: list[Source] = []
+        if len(user_sides) < 2:  # a shipped Europarl side is in the dataset
+            sources.append(Source(
+                name="ixa-ehu/ner-evaluation-corpus-europarl",
+                license="Europarl terms: 'We are not aware of any copyright restrictions of the material.'",
+                url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl",
+                citation=CITATION,
+                description="First 2,000 sentences of Europarl (Koehn 2005), NER-annotated by hand in each language.",
+            ))
+        sources += [user_source(self.options, path, description=f"Gold NER CoNLL file of the `{lang}` side, given by the user.")
+                    for lang, path in user_sides.items()]
+        # both sides the user's: their licence is the dataset's; a shipped side keeps Europarl's terms, no Hub id
+        license_, license_name = dataset_license(self.options) if len(user_sides) == 2 else ("unknown", "")
         parallel = self._parallel_paths() if self.options.project else None
         if parallel is not None:
             key = "-".join(sorted((self.options.source_lang, self.options.target_lang), key=lambda x: x != "en"))
@@ -178,7 +197,8 @@ class EuroparlNer(Builder):
                     "labels on each language side (PER, LOC, ORG, MISC in IOB2), and the English gold projected "
                     "onto the other side by word alignment, scored against that side's gold.",
             languages=list(self._sides()),
-            license="unknown",
+            license=license_,
+            license_name=license_name,
             task_categories=["token-classification"],
             task_ids=["named-entity-recognition"],
             multilinguality="multilingual",
@@ -210,10 +230,12 @@ class EuroparlNer(Builder):
         o = self.options
         if o.max_sentences < 0:
             raise ConfigError("max_sentences must be >= 0 (0 means all sentences)")
+        dataset_license(o)  # a bad source_license fails before any work, not at the card
         paths = self._sides()
         counts = {}
         for lang, path in paths.items():
-            ctx.add_input(path, role=f"{lang} gold CoNLL", license="Europarl terms")
+            ctx.add_input(path, role=f"{lang} gold CoNLL",
+                          license=(o.source_license or "unknown") if lang in self._user_sides() else "Europarl terms")
             counts[lang] = sum(1 for _ in self._read_side(lang))
         if len(set(counts.values())) > 1:
             raise InputError(f"the sides have different sentence counts: {counts}",

@@ -46,6 +46,8 @@ from typing import Any, TypeVar
 import yaml
 from filelock import FileLock
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, portable_value, user_source)
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, DsbuildError
@@ -74,7 +76,6 @@ T = TypeVar("T")
 @dataclass
 class EventsOptions:
     source_path: str = option("", "MEE records (JSON/JSONL, raw MEE, normalised or EusIE form); default: the shipped English examples")
-    source_license: str = option("unknown", "licence id of the source records given with source_path (e.g. cc-by-4.0)")
     source_lang: str = option("en", "language of the source records")
     target_lang: str = option("eu", "language to translate into (Basque by default)")
     split: str = option("test", "split name of the output")
@@ -88,6 +89,10 @@ class EventsOptions:
     budget: int = option(0, "keep a seeded subsample of records holding at most this many annotations (0 = keep all)")
     budget_unit: str = option("triggers", "what the budget counts: triggers, entities or arguments")
     seed: int = option(13, "seed for subsampling")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @dataclass
@@ -138,12 +143,17 @@ class Events(Builder):
         if not o.source_path:
             sources.insert(0, Source(name="dsbuild event examples", license="CC0-1.0",
                                      description="24 English sentences with MEE annotations and human Basque translations, written for dsbuild."))
+        else:
+            sources.insert(0, user_source(o, o.source_path, description="MEE records given by the user (source side)."))
+        # the rows are the source records, translated: their licence is the dataset's
+        license_, license_name = ("cc0-1.0", "") if not o.source_path else dataset_license(o)
         return DatasetInfo(
             pretty_name=f"Event extraction ({o.source_lang} -> {o.target_lang}, projected)",
             summary=f"Event extraction data in the MEE / EusIE schema for {o.target_lang}, made by translating "
                     f"{o.source_lang} records and projecting entity mentions, event triggers and arguments.",
             languages=sorted({o.source_lang, o.target_lang}),
-            license="cc0-1.0" if not o.source_path else o.source_license,
+            license=license_,
+            license_name=license_name,
             task_categories=["token-classification"],
             task_ids=["named-entity-recognition"],
             multilinguality="translation",
@@ -176,6 +186,7 @@ class Events(Builder):
         block by block, by :meth:`source`.
         """
         self._check_options()
+        dataset_license(self.options)  # a bad source_license fails before any work, not at the card
         self._record_inputs(ctx)
         scan = _Scan(self.options, self.block_records)
         for pos, rec in enumerate(self.records()):
@@ -557,7 +568,8 @@ def _record_model(ctx: BuildContext, name: str, kind: str, description: dict[str
     (block 0 opens shard 0 for any shard size, so provenance and card do not depend on it)."""
     if name in ctx.models:
         return
-    params = {k: v for k, v in description.items() if k not in ("name", "revision", "kind")}
+    # the card lists these parameters: a given translations file or a local model folder by name, not location
+    params = portable_value({k: v for k, v in description.items() if k not in ("name", "revision", "kind")})
     ctx.add_model(name, kind=kind, revision=description.get("revision"), **params)
 
 

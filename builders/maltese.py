@@ -30,6 +30,8 @@ from typing import Any
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, user_source)
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
@@ -81,6 +83,10 @@ class MalteseOptions:
     pipelines: list[str] = option(list(builtin_pipelines()), "pipelines to emit, one config each")
     transliteration: str = option("deterministic", "transliteration tables: deterministic or non_deterministic "
                                                    "(best-ranked alternative)")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @dataclass
@@ -130,15 +136,17 @@ class Maltese(Builder):
                                "character and closed-class tables, word translation tables mt-en/mt-it/mt-ar."),
         ]
         if self.options.source:
-            sources.append(Source(name=self.options.source, license="see the source dataset",
-                                  description=f"Input dataset ({fmt})."))
+            sources.append(user_source(self.options, self.options.source, description=f"Input dataset ({fmt})."))
+        # the rows are the input's tokens and labels: the input's licence is the dataset's (MIT tables aside)
+        license_, license_name = dataset_license(self.options) if self.options.source else ("mit", "")
         return DatasetInfo(
             pretty_name="Maltese selective transliteration by etymology",
             summary="Maltese sentences in which each token is routed by its predicted etymology (Arabic, "
                     "Non-Arabic, Code-Switching, Symbol, Name): transliterated to Arabic script, translated word "
                     "by word, or kept, with one output token per input token so the labels stay aligned.",
             languages=["mt"] + (["ar", "en", "it"] if any("translate" in p or "translit" in p for p in self.options.pipelines) else []),
-            license="mit" if not self.options.source else "other",
+            license=license_,
+            license_name=license_name,
             task_categories=["token-classification"] if fmt != "csv" and not self.options.label_field else ["text-classification"],
             multilinguality="multilingual",
             annotations_creators=["machine-generated"],
@@ -331,6 +339,7 @@ class Maltese(Builder):
     # -- before and after the shards ----------------------------------------------------------
     def prepare(self, ctx: BuildContext) -> None:
         """Check the input and options, record inputs and the classifier; no example is read here."""
+        dataset_license(self.options)  # a bad source_license fails before any work, not at the card
         fmt = self._format()
         self.layout()  # a Hub dataset is opened here, in the driver; workers get the layout pickled
         if fmt != "hub":

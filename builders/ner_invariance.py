@@ -29,6 +29,8 @@ from typing import Any
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, user_source)
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.challenge.ner_perturb import NerPerturbation, change_numbers, load_names, swap_entities, typo_outside, verify_spans
 from dsbuild.challenge.template_builder import challenge_data
@@ -70,6 +72,10 @@ class NerInvarianceOptions:
     operators: list[str] = option(list(OPERATORS), "perturbations to build (each becomes a config)")
     extra_name_files: list[str] = option([], "your own YAML name lexicons {language: {LABEL: [names]}}, appended to the shipped one")
     seed: int = option(13, "seed for the random choices (which name, which word, which number)")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @builders.register("ner-invariance")
@@ -83,25 +89,31 @@ class NerInvariance(Builder):
 
     def info(self) -> DatasetInfo:
         shipped = not self.options.source_path
+        # rows are the seeds, perturbed: the seed file's licence is the dataset's (Europarl terms fit no Hub id)
+        license_, license_name = ("unknown", "") if shipped else dataset_license(self.options)
         return DatasetInfo(
             pretty_name="NER invariance tests (generated)",
             summary="Perturbed copies of NER sentences whose gold entities are known after the change: entity "
                     "names swapped for others of the same type, numbers changed, typos outside entities. A "
                     "model should tag the perturbed sentence exactly like the gold spans shown.",
             languages=[self.options.language],
-            license="unknown",  # Europarl terms / the input's licence: no SPDX id fits
+            license=license_,
+            license_name=license_name,
             task_categories=["token-classification"],
             task_ids=["named-entity-recognition"],
             source_datasets=["extended|europarl"] if shipped else ["extended"],
             annotations_creators=["machine-generated"],
             language_creators=["found"],
             tags=["ner", "challenge-set", "checklist", "invariance"],
-            sources=[Source(name="ixa-ehu/ner-evaluation-corpus-europarl" if shipped else str(self.options.source_path),
-                            license="Europarl terms: 'We are not aware of any copyright restrictions of the material.'"
-                            if shipped else "the licence of the input dataset",
-                            url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl" if shipped else "",
-                            citation=AGERRI_CITATION + "\n" + CHECKLIST_CITATION if shipped else CHECKLIST_CITATION,
-                            description="Gold NER sentences used as seeds; names lexicon written for dsbuild (CC0).")],
+            sources=[Source(name="ixa-ehu/ner-evaluation-corpus-europarl",
+                            license="Europarl terms: 'We are not aware of any copyright restrictions of the material.'",
+                            url="https://github.com/ixa-ehu/ner-evaluation-corpus-europarl",
+                            citation=AGERRI_CITATION + "\n" + CHECKLIST_CITATION,
+                            description="Gold NER sentences used as seeds; names lexicon written for dsbuild (CC0).")
+                     if shipped else
+                     user_source(self.options, self.options.source_path, citation=CHECKLIST_CITATION,
+                                 description="Gold NER sentences given by the user, used as seeds; names lexicon "
+                                             "written for dsbuild (CC0).")],
             method="Each operator config perturbs every seed sentence once with seeded choices; sentences it "
                    "cannot change are recorded as rejects (not-applicable).",
             limitations="Name swaps ignore wider context (a title or pronoun elsewhere in the sentence is not "
@@ -176,6 +188,7 @@ class NerInvariance(Builder):
         """Check the options, scan the seeds once (labels, unique ids), load the name lexicon."""
         o = self.options
         self.configs()
+        dataset_license(o)  # a bad source_license fails before any work, not at the card
         self._scan_seeds()
         ctx.add_input(self._source(), role="seed NER examples", license="Europarl terms" if not o.source_path else "")
         for f in self._name_files():
@@ -316,7 +329,9 @@ def perturbed_row(op: str, item: Perturbed) -> dict[str, Any]:
     """The row of a verified perturbation: the perturbed example, its seed and the INV test it makes."""
     p, seed = item.perturbation, item.seed
     row = example_to_row(p.example)
-    row.update({"seed_id": seed.id, "source": str(seed.meta.get("source", "")), "original_text": seed.text,
+    # the seed's file by name only: the reader's path would make every row depend on where the build ran
+    source = seed.meta.get("source")
+    row.update({"seed_id": seed.id, "source": Path(str(source)).name if source else "", "original_text": seed.text,
                 "operator": op, "condition": json.dumps(p.condition, ensure_ascii=False, sort_keys=True),
                 "test_type": "INV",
                 "expectation": "same entities (labels) as the seed, at the moved spans given in `spans`"})

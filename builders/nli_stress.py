@@ -19,6 +19,8 @@ from typing import Any
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, display_name, user_source)
 from dsbuild.builder import BuildContext, Builder, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.challenge.nli_data import NLI_LABELS, NliPair, load_nli
 from dsbuild.challenge.perturb import (Perturbation, StressResources, append_distractor, load_resources, lower_bound,
@@ -80,6 +82,10 @@ class NliStressOptions:
     operators: list[str] = option(list(OPERATORS), "stress tests to build (each becomes a config)")
     extra_resource_files: list[str] = option([], "your own YAML files with distractors, antonyms, synonyms, numbers, homophones")
     seed: int = option(13, "seed for the random choices (which word, which distractor)")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @builders.register("nli-stress")
@@ -94,28 +100,36 @@ class NliStress(Builder):
     def _source(self) -> str:
         return self.options.source or str(challenge_data() / "stress" / "seed_nli.jsonl")
 
+    def _source_dataset_id(self) -> str:
+        """The seed dataset for ``source_datasets``: a Hub id as given, a local file or folder by its stem
+        (its folder is this machine's business, and the Hub allows no ``/`` path there)."""
+        src = self.options.source
+        return Path(src).stem if Path(src).exists() else src
+
     def info(self) -> DatasetInfo:
         shipped = not self.options.source
         langs = sorted({p.language for p in getattr(self, "pairs", [])}) or ([self.options.language] if self.options.language else ["en", "es", "zh"])
+        # rows copy the seed pairs: the seed dataset's licence is the dataset's
+        license_, license_name = ("cc0-1.0", "") if shipped else dataset_license(self.options)
         return DatasetInfo(
             pretty_name="NLI stress tests (generated)",
             summary="Stress-test pairs derived from seed NLI pairs: tautologies appended (label kept), antonym "
                     "(contradiction) and synonym (entailment) substitutions, spelling noise (Chinese: same-sound "
                     "characters) and number rewrites. Every row keeps its seed pair's id, source and label.",
             languages=langs,
-            license="cc0-1.0" if shipped else "other",
+            license=license_,
+            license_name=license_name,
             task_categories=["text-classification"],
             task_ids=["natural-language-inference"],
             multilinguality="multilingual" if len(langs) > 1 else "monolingual",
-            source_datasets=["original"] if shipped else [f"extended|{Path(self.options.source).stem if Path(self.options.source).is_file() else self.options.source}"],
+            source_datasets=["original"] if shipped else [f"extended|{self._source_dataset_id()}"],
             annotations_creators=["machine-generated"],
             language_creators=["machine-generated"] if shipped else ["found"],
             tags=["nli", "challenge-set", "stress-test", "checklist"],
-            sources=[Source(name="dsbuild seed NLI set" if shipped else self.options.source,
-                            license="CC0-1.0 (written for dsbuild)" if shipped else "the licence of the seed dataset",
-                            citation=CITATION,
-                            description="Seed pairs written for dsbuild (en 30, es 15, zh 15)" if shipped else
-                                        "Seed NLI dataset given by the user; stress operators after Naik et al. (2018).")],
+            sources=[Source(name="dsbuild seed NLI set", license="CC0-1.0 (written for dsbuild)", citation=CITATION,
+                            description="Seed pairs written for dsbuild (en 30, es 15, zh 15)") if shipped else
+                     user_source(self.options, self.options.source, citation=CITATION,
+                                 description="Seed NLI dataset given by the user; stress operators after Naik et al. (2018).")],
             method="Each operator config perturbs every seed pair once (seeded choices); pairs it cannot apply to "
                    "are recorded as rejects with reason not-applicable.",
             limitations="Substitution tables are small and context-free: an antonym can produce an odd sentence or "
@@ -145,6 +159,7 @@ class NliStress(Builder):
     def prepare(self, ctx: BuildContext) -> None:
         o = self.options
         self.configs()  # validate operator names before reading anything
+        dataset_license(o)  # a bad source_license fails before any work, not at the card
         paths = sorted((challenge_data() / "stress").glob("*.yaml")) + [Path(f) for f in o.extra_resource_files]
         self.resources = load_resources(paths)
         for p in paths:
@@ -155,12 +170,26 @@ class NliStress(Builder):
                                        "label": o.label_column, "id": o.id_column},
                               label_names=o.label_names or None, drop_unknown=o.drop_unknown_labels,
                               limit=o.max_pairs or None)
+        self._name_sources(src)
         if Path(src).is_file():
             ctx.add_input(src, role="seed NLI pairs", license="CC0-1.0" if not o.source else "")
         ctx.add_seed("perturbation", o.seed)
         ctx.facts["seed_pairs"] = dict(sorted(Counter(f"{p.language}:{p.label}" for p in self.pairs).items()))
         ctx.facts["operators"] = {name: {"test_type": op.test_type, "label": op.label or "seed label", "description": op.description}
                                   for name, op in OPERATORS.items() if name in o.operators}
+
+    def _name_sources(self, src: str) -> None:
+        """Give each pair a ``source`` that names the file without its folder (the loader records the
+        path it read, which would put this machine's folders into every row and reject)."""
+        if not Path(src).exists():
+            return  # a Hub id ("stanfordnlp/snli:test") names no local folder
+        shown = display_name(src)
+        # a file is recorded as str(Path(src)), a local dataset folder as "SRC:split": strip either spelling
+        prefixes = sorted({src, str(Path(src))}, key=len, reverse=True)
+        for pair in self.pairs:
+            prefix = next((p for p in prefixes if pair.source.startswith(p)), None)
+            if prefix is not None:
+                pair.source = shown + pair.source[len(prefix):]
 
     def _apply(self, op: Operator, pair: NliPair, res: StressResources, rng: random.Random) -> Perturbation | None:
         fns: dict[str, Callable[[], Perturbation | None]] = {

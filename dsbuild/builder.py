@@ -141,15 +141,45 @@ class BuildContext:
         """Count ``n`` input examples consumed (each must end as a row or a reject)."""
         self._read += n
 
+    #: top-level packages whose files are shipped data: named relative to the folder holding them
+    SHIPPED_PACKAGES: ClassVar[tuple[str, ...]] = ("builders", "dsbuild", "cards")
+
+    @staticmethod
+    def portable_path(path: str | Path) -> str:
+        """How published files (rows, rejects, cards) name a local file: never by where it lies here.
+
+        Shipped data (a file inside the ``builders``, ``dsbuild`` or ``cards`` package) is named
+        relative to the folder holding those packages (``builders/data/europarl_ner/en-europarl.test.conll02``),
+        so a build from another checkout or install names it alike; any other file (the user's) by
+        its file name alone, since its folder says only where it sat on the building machine.
+        """
+        given = Path(path)
+        root = Path(__file__).resolve().parent.parent  # dsbuild/builder.py -> the folder holding the packages
+        try:
+            resolved = given.resolve()
+        except (OSError, RuntimeError):  # a symlink loop or an unreadable folder: name it by its file name
+            return given.name
+        for package in BuildContext.SHIPPED_PACKAGES:
+            if resolved.is_relative_to(root / package):
+                return resolved.relative_to(root).as_posix()
+        return given.name
+
     def add_input(self, path: str | Path, *, role: str = "", license: str = "") -> None:
-        """Record an input file with its SHA-256 checksum."""
+        """Record an input file: its portable path (see :meth:`portable_path`), name, size and SHA-256.
+
+        ``path`` is what cards show and what provenance is sorted by, so both are the same whichever
+        folder the build ran from; the absolute ``local_path`` is kept for provenance.json alone
+        (a user re-running the build needs to know which file it was).
+        """
         path = Path(path)
         h = hashlib.sha256()
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-        self.inputs[str(path)] = {"path": str(path), "name": path.name, "sha256": h.hexdigest(),
-                                  "bytes": path.stat().st_size, "role": role, "license": license}
+        local = str(path.resolve())
+        # keyed by the absolute path: two user files with the same name in different folders stay two inputs
+        self.inputs[local] = {"path": self.portable_path(path), "name": path.name, "sha256": h.hexdigest(),
+                              "bytes": path.stat().st_size, "role": role, "license": license, "local_path": local}
 
     def add_model(self, name: str, *, revision: str | None = None, kind: str = "", **params: Any) -> None:
         """Record a model (MT model, aligner, classifier) with its revision and parameters."""
