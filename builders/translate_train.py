@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import datasets
 
+from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SOURCE_NAME_HELP, SOURCE_URL_HELP,
+                                   dataset_license, display_name, portable_value, user_source)
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.pipeline import Step
 from dsbuild.config import option
@@ -83,6 +85,10 @@ class TranslateTrainOptions:
     max_examples: int = option(0, "translate only the first N examples of each split (0 = all)")
     cache_dir: str = option("", "hf-seq2seq: translation cache folder (default $DSBUILD_CACHE/translations)")
     seed: int = option(1, "seed for the aligner and for sampling")
+    source_name: str = option("", SOURCE_NAME_HELP)
+    source_license: str = option("", SOURCE_LICENSE_HELP)
+    source_url: str = option("", SOURCE_URL_HELP)
+    source_citation: str = option("", SOURCE_CITATION_HELP)
 
 
 @builders.register("translate-train")
@@ -125,25 +131,29 @@ class TranslateTrain(Builder):
                 description="English sentences with gold NER labels (source side); with the default given "
                             "translator, the Spanish side of the same sample is the translation."))
         else:
-            sources.append(Source(name=o.source, license="see the source dataset",
-                                  description="Labelled source data translated by this build."))
+            sources.append(user_source(o, o.source, description="Labelled source data translated by this build."))
         if any(self._uses_shipped_parallel(lang) for lang in o.target_langs):
             from builders.europarl_ner import PARALLEL_SOURCES
 
             pair = "-".join(sorted({o.src_lang, *o.target_langs} & {"en", "es"}))
             if pair in PARALLEL_SOURCES:
                 sources.append(PARALLEL_SOURCES[pair])
+        # a local source by its name (its folder is this machine's business), a Hub id as given
+        shown = (o.source_name or display_name(o.source)) if o.source else ""
+        # the rows are the source, translated: its licence is the dataset's (Europarl terms fit no Hub id)
+        license_, license_name = dataset_license(o) if o.source else ("unknown", "")
         return DatasetInfo(
-            pretty_name=f"translate-train: {o.source or 'Europarl NER (en)'} -> {', '.join(o.target_langs)}",
+            pretty_name=f"translate-train: {shown or 'Europarl NER (en)'} -> {', '.join(o.target_langs)}",
             summary=(f"Token-classification data in {', '.join(o.target_langs)} made by translating "
-                     f"{o.source or 'the English Europarl NER sample'} ({o.src_lang}) and projecting its labelled "
+                     f"{shown or 'the English Europarl NER sample'} ({o.src_lang}) and projecting its labelled "
                      f"spans with the {o.method!r} method."),
             languages=sorted({o.src_lang, *o.target_langs}),
-            license="unknown",
+            license=license_,
+            license_name=license_name,
             task_categories=["token-classification"],
             task_ids=["named-entity-recognition"],
             multilinguality="translation",
-            source_datasets=[f"extended|{o.source}"] if o.source else ["extended|europarl"],
+            source_datasets=[f"extended|{self._source_dataset_id()}"] if o.source else ["extended|europarl"],
             annotations_creators=["machine-generated"],
             language_creators=["machine-generated"] if o.translator != "given" else ["found"],
             tags=["label-projection", "translate-train", o.method],
@@ -153,6 +163,12 @@ class TranslateTrain(Builder):
             limitations="Labels are projected automatically: expect missed or shifted spans where the translation "
                         "reorders or paraphrases names. QC columns let you filter by projection confidence.",
         )
+
+    def _source_dataset_id(self) -> str:
+        """The source for ``source_datasets``: a Hub id as given, a local file or folder by its stem
+        (its folder is this machine's business, and the Hub allows no ``/`` path there)."""
+        src = self.options.source
+        return Path(src).stem if self._source_kind() in ("file", "folder") else src
 
     def configs(self) -> list[ConfigSpec]:
         self._check_options()
@@ -248,7 +264,8 @@ class TranslateTrain(Builder):
         i = 0
         for batch in parquet.iter_batches(batch_size=1000):  # streamed: one batch in memory
             for row in batch.to_pylist():
-                yield self._row_example(row, str(row.get("id") or f"{path.stem}-{i}"), names, str(path), i + 1)
+                # the file by name: ``source`` lands in the example's meta, and so in rejects.parquet
+                yield self._row_example(row, str(row.get("id") or f"{path.stem}-{i}"), names, path.name, i + 1)
                 i += 1
 
     def _hub(self) -> Any:
@@ -276,26 +293,63 @@ class TranslateTrain(Builder):
         inner = getattr(feat, "feature", None)
         names = list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
         for i, row in enumerate(dset):
-            yield self._row_example(row, str(row.get("id") or f"{split}-{i}"), names, f"{o.source}/{split}", i + 1)
+            # a local dataset folder by name (``source`` reaches rejects.parquet), a Hub id as given
+            yield self._row_example(row, str(row.get("id") or f"{split}-{i}"), names, f"{display_name(o.source)}/{split}", i + 1)
 
     def _row_example(self, row: dict[str, Any], ex_id: str, names: list[str] | None, source: str, line: int) -> Example:
+        """One Parquet / Hub row as an Example.
+
+        Tokens must be strings and tags all strings or all ClassLabel ids: a number or ``null``
+        among them is an InputError naming the source and row, never the text ``"3"`` / ``"None"``.
+        """
         o = self.options
         if o.tokens_column not in row or o.tags_column not in row:
             raise InputError(f"row has no {o.tokens_column!r} or {o.tags_column!r}", source=source, line=line,
                              hint="set tokens_column / tags_column to the right column names")
-        tags = row[o.tags_column]
-        if names is not None or (tags and isinstance(tags[0], int)):
+        tokens, tags = row[o.tokens_column], row[o.tags_column]
+
+        def is_str(value: Any) -> bool:
+            return isinstance(value, str)
+
+        def is_id(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def wrong_type(column: str, values: Any, expected: str, ok: Any) -> InputError:
+            if isinstance(values, (list, tuple)):
+                i = next(i for i, v in enumerate(values) if not ok(v))
+                got = "null" if values[i] is None else f"{values[i]!r} ({type(values[i]).__name__})"
+                what = f"item {i} of column {column!r} is {got}"
+            else:
+                what = f"column {column!r} holds {values!r:.40} ({type(values).__name__}), not a list"
+            return InputError(f"{what}; expected {expected}", source=source, line=line, example_id=ex_id,
+                              hint=f"store {column!r} as {expected} without nulls, or set tokens_column / "
+                                   "tags_column to the right columns")
+
+        if not isinstance(tokens, (list, tuple)) or not all(map(is_str, tokens)):
+            raise wrong_type(o.tokens_column, tokens, "a list of token strings", is_str)
+        tag_ok = is_id if isinstance(tags, (list, tuple)) and tags and is_id(tags[0]) else is_str
+        if not isinstance(tags, (list, tuple)) or not all(map(tag_ok, tags)):
+            raise wrong_type(o.tags_column, tags, "a list of tag strings (or of ClassLabel ids)", tag_ok)
+        if tag_ok is is_id:
             if names is None:
                 raise InputError("integer tags but no label names", source=source, line=line,
                                  hint="store tags as strings or as a ClassLabel feature")
+            bad = next((t for t in tags if not 0 <= t < len(names)), None)
+            if bad is not None:
+                raise InputError(f"tag id {bad} is out of range for {len(names)} label names", source=source,
+                                 line=line, example_id=ex_id, hint="check the ClassLabel names of the tags column")
             tags = [names[t] for t in tags]
-        return Example.from_words(ex_id, [str(t) for t in row[o.tokens_column]], tags=tags, scheme=o.scheme,
-                                  meta={"source": source, "line": line})
+        try:
+            return Example.from_words(ex_id, list(tokens), tags=list(tags), scheme=o.scheme,
+                                      meta={"source": source, "line": line})
+        except InputError as err:
+            raise InputError(err.message, source=source, line=line, example_id=ex_id, hint=err.hint) from None
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, ctx: BuildContext) -> None:
         """Check options, scan the source once (splits, sizes, labels), record inputs. No model loads here."""
         self._check_options()
+        dataset_license(self.options)  # a bad source_license fails before any work, not at the card
         self._scan_source()
         o = self.options
         kind = self._source_kind()
@@ -303,7 +357,7 @@ class TranslateTrain(Builder):
             path = Path(o.source) if o.source else DEFAULT_SOURCE
             ctx.add_input(path, role=f"{o.src_lang} labelled source", license="" if o.source else "Europarl terms")
         else:
-            ctx.facts["source_hub"] = {"name": o.source, "config": o.source_config or None}
+            ctx.facts["source_hub"] = {"name": display_name(o.source), "config": o.source_config or None}
         ctx.add_seed("aligner/sampling", o.seed)
         from dsbuild.project.parallel import shipped_parallel_paths
 
@@ -531,7 +585,8 @@ class Translate(Step):
             d = self.builder.given(self.lang).describe()
             ctx.add_model("given-translations", revision=d["revision"], kind="translations", entries=d["entries"])
         else:
-            d = self.builder.translator().describe()
+            # a local model folder by name: model and description reach the card
+            d = portable_value(self.builder.translator().describe())
             ctx.add_model(d["model"], revision=d["revision"], kind="machine translation", family=d["family"],
                           **d["params"])
             ctx.settings.setdefault("translate_train", {})["translator_description"] = d
@@ -575,7 +630,7 @@ class Project(Step):
             _add_counts(ctx.facts.setdefault("translator_stats", {}), before, mt.stats)
         describe = getattr(projector, "describe", None)
         ctx.settings.setdefault("translate_train", {}).setdefault(
-            "projector", _stable(describe() if callable(describe) else {"method": o.method}))
+            "projector", _stable(portable_value(describe() if callable(describe) else {"method": o.method})))
         return [Item(it.source, it.translation, proj) for it, proj in zip(items, projections)]
 
 
@@ -632,7 +687,10 @@ _UNSTABLE_KEYS = ("priors_cache", "priors_reused", "cache_dir", "device", "dtype
 
 
 def _stable(value: Any) -> Any:
-    """``value`` without timings, cache paths and cache-hit flags, which differ between identical builds."""
+    """``value`` without timings, cache paths and cache-hit flags, which differ between identical builds.
+
+    (Local paths, e.g. an aligner's ``extra_src`` file, are named portably before this, by ``portable_value``.)
+    """
     if isinstance(value, dict):
         return {k: _stable(v) for k, v in value.items()
                 if k not in _UNSTABLE_KEYS and not k.endswith(("_s", "_seconds", "_time"))}

@@ -11,6 +11,7 @@ Tag sequences (IOB1, IOB2, BIOES) are only an exchange format: :func:`tags_to_sp
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -19,6 +20,51 @@ from dsbuild.errors import InputError
 
 Scheme = Literal["IOB1", "IOB2", "BIOES"]
 SCHEMES: tuple[str, ...] = ("IOB1", "IOB2", "BIOES")
+
+
+class ArgumentTypeError(InputError, TypeError):
+    """An argument of a public API call has the wrong type (``from_words("x", "abc")``, ``tags=[1]``).
+
+    It is an :class:`InputError` (the CLI prints it as one line) and a :class:`TypeError` (what
+    Python code expects from a call with a wrong type). The message names the argument, what was
+    given and what is expected.
+    """
+
+
+def type_name(value: object) -> str:
+    """A short name for ``value``'s type in messages: ``None`` -> ``None``, ``3`` -> ``int``."""
+    return "None" if value is None else type(value).__name__
+
+
+def describe_value(value: object) -> str:
+    """``value`` for a message: ``3 (int)``, ``None``, ``'abc…' (str)`` (at most 60 characters of repr)."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{text[:60]}{'…' if len(text) > 60 else ''} ({type(value).__name__})"
+
+
+def check_str_sequence(values: object, argument: str, *, what: str, like: str, call: str = "",
+                       example_id: str | None = None) -> None:
+    """Raise :class:`ArgumentTypeError` unless ``values`` is a list/tuple of strings (not a string).
+
+    ``argument`` names the argument in the message (``words``, ``tags``), ``what`` says what one
+    element is (``a token string``), ``like`` shows a correct value (``['New', 'York']``) and
+    ``call`` names the function called (``Example.from_words``).
+    """
+    where = f"{call}: " if call else ""
+    if isinstance(values, (str, bytes)):
+        raise ArgumentTypeError(
+            f"{where}{argument} must be a list of strings, got one {type_name(values)} {values[:40]!r}",
+            example_id=example_id, hint=f"pass a list such as {argument}={like} (a string would be split into characters)",
+        )
+    if not isinstance(values, Sequence):
+        raise ArgumentTypeError(f"{where}{argument} must be a list of strings, got {type_name(values)}",
+                                example_id=example_id, hint=f"pass a list such as {argument}={like}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ArgumentTypeError(f"{where}{argument}[{i}] is {describe_value(value)}; expected {what}",
+                                    example_id=example_id, hint=f"give every element of {argument} as a string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +127,16 @@ class Example:
 
         Labels come either from ``tags`` (a tag sequence in ``scheme``) or from ``token_spans``
         (``(token_start, token_end, label)`` triples, end exclusive).
+
+        Raises:
+            ArgumentTypeError: an argument has the wrong type (``words`` given as one string,
+                a tag that is not a string...); the message names the argument.
+            InputError: the words and tags do not make a valid example (empty token, tag
+                count, invalid tag sequence, overlapping spans).
         """
+        triples = _from_words_arguments(id, words, tags, token_spans, meta)
         tokens = tokens_from_words(words, example_id=id)
         text = " ".join(words)
-        triples = list(token_spans)
         if tags is not None:
             if len(tags) != len(words):
                 raise InputError(
@@ -115,7 +167,12 @@ class Example:
         """Build an example from text, tokens with offsets, and ``(start, end, label)`` char spans.
 
         Each character span must start at a token start and end at a token end.
+
+        Raises:
+            ArgumentTypeError: ``text`` is not a string or ``tokens`` are not :class:`Token` s.
+            InputError: offsets, spans or labels are inconsistent.
         """
+        _from_text_arguments(id, text, tokens, meta)
         ex = cls(id=id, text=text, tokens=list(tokens), meta=dict(meta or {}))
         ex.spans = [ex.span_from_chars(s, e, label) for s, e, label in char_spans]
         ex.validate(allow_overlap=allow_overlap)
@@ -243,6 +300,67 @@ def span_to_dict(span: Span, text: str) -> dict[str, Any]:
     }
 
 
+def _from_words_arguments(id: str, words: Sequence[str], tags: Sequence[str] | None,
+                          token_spans: Iterable[tuple[int, int, str]], meta: dict[str, Any] | None
+                          ) -> list[tuple[int, int, str]]:
+    """Type checks of :meth:`Example.from_words`; returns ``token_spans`` as a list of triples."""
+    _check_id(id)
+    check_str_sequence(words, "words", what="a token string", like="['New', 'York']",
+                       call="Example.from_words", example_id=id)
+    if tags is not None:
+        check_str_sequence(tags, "tags", what="a tag string such as 'B-PER' or 'O'", like="['B-LOC', 'I-LOC']",
+                           call="Example.from_words", example_id=id)
+    _check_meta(meta, id)
+    return _token_span_triples(token_spans, id)
+
+
+def _from_text_arguments(id: str, text: str, tokens: Sequence[Token], meta: dict[str, Any] | None) -> None:
+    """Type checks of :meth:`Example.from_text`: a string text and :class:`Token` objects."""
+    _check_id(id)
+    where = "Example.from_text"
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"{where}: text must be a string, got {type_name(text)}", example_id=id)
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+        raise ArgumentTypeError(f"{where}: tokens must be a list of Token(text, start, end), got {type_name(tokens)}",
+                                example_id=id, hint="for a list of words use Example.from_words")
+    bad = next((i for i, t in enumerate(tokens) if not isinstance(t, Token)), None)
+    if bad is not None:
+        raise ArgumentTypeError(f"{where}: tokens[{bad}] is {describe_value(tokens[bad])}; expected a "
+                                "Token(text, start, end)", example_id=id,
+                                hint="for a list of words use Example.from_words")
+    _check_meta(meta, id)
+
+
+def _check_id(id: object) -> None:
+    """Example ids are strings (they become a string column)."""
+    if not isinstance(id, str):
+        raise ArgumentTypeError(f"Example: id must be a string, got {describe_value(id)}",
+                                hint="pass the example id as a string, e.g. str(n)")
+
+
+def _check_meta(meta: object, example_id: str) -> None:
+    """``meta`` is a dict or None."""
+    if meta is not None and not isinstance(meta, dict):
+        raise ArgumentTypeError(f"Example: meta must be a dict or None, got {type_name(meta)}", example_id=example_id)
+
+
+def _token_span_triples(token_spans: Iterable[tuple[int, int, str]], example_id: str) -> list[tuple[int, int, str]]:
+    """``token_spans`` as a list, each checked to be a ``(token_start, token_end, label)`` triple."""
+    if isinstance(token_spans, (str, bytes)) or not isinstance(token_spans, Iterable):
+        raise ArgumentTypeError("Example.from_words: token_spans must be a list of (token_start, token_end, label) "
+                                f"triples, got {type_name(token_spans)}", example_id=example_id)
+    triples = list(token_spans)
+    for i, triple in enumerate(triples):
+        ok = isinstance(triple, (tuple, list)) and len(triple) == 3 and all(
+            isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in triple[:2])
+        if not ok:
+            raise ArgumentTypeError(f"Example.from_words: token_spans[{i}] is {triple!r}; expected a "
+                                    "(token_start, token_end, label) triple with integer token indices",
+                                    example_id=example_id,
+                                    hint="token indices are 0-based with an exclusive end, e.g. (0, 2, 'PER')")
+    return [(int(s), int(e), label) for s, e, label in triples]
+
+
 def _check_label(span: Span, example_id: str) -> None:
     if not isinstance(span.label, str) or not span.label.strip():
         raise InputError(f"span at tokens [{span.token_start}, {span.token_end}) has no label ({span.label!r})",
@@ -254,6 +372,9 @@ def tokens_from_words(words: Sequence[str], *, example_id: str | None = None) ->
     tokens: list[Token] = []
     pos = 0
     for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise ArgumentTypeError(f"token {i} is {describe_value(w)}, not a string", example_id=example_id,
+                                    hint="give every token as a string")
         if not w or not w.strip():
             raise InputError(f"token {i} is empty{' (only whitespace)' if w else ''}", example_id=example_id,
                              hint="remove empty tokens from the input")
@@ -278,6 +399,9 @@ def _check_scheme(scheme: str) -> None:
 
 def split_tag(tag: str, scheme: str = "IOB2", *, index: int = 0, example_id: str | None = None) -> tuple[str, str | None]:
     """Split ``B-PER`` into ``("B", "PER")``; ``O`` gives ``("O", None)``."""
+    if not isinstance(tag, str):
+        raise TagError(f"tag {tag!r} at token {index} is a {type_name(tag)}, not a tag string", token_index=index,
+                       example_id=example_id, hint="give tags as strings (O, B-PER...); map integer ids to names first")
     if tag == "O":
         return "O", None
     allowed = "BIES" if scheme == "BIOES" else "BI"
@@ -324,7 +448,7 @@ def tags_to_spans(tags: Sequence[str], scheme: Scheme = "IOB2", *, example_id: s
             open_start, open_label = i, label
         elif prefix == "S":
             close(i)
-            spans.append((i, i + 1, label))  # type: ignore[arg-type]
+            spans.append((i, i + 1, label))
         elif prefix in "IE":
             if open_start is None or open_label != label:
                 if scheme != "IOB1" or prefix == "E":

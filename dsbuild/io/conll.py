@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +32,12 @@ def read_conll(
         id_prefix: prefix for example ids (default: the file stem); ids are ``PREFIX-N``.
 
     ``-DOCSTART-`` lines start a new document and are not examples. Each example's ``meta``
-    holds ``source`` and ``line`` (1-based line of its first token) and ``doc`` (document index).
-    Errors name the file and line.
+    holds ``source`` (the file *name*: published data must not carry the local folder), ``line``
+    (1-based line of its first token) and ``doc`` (document index).
+
+    Every token line must have as many columns as the first one: with the default whitespace
+    separator a token containing a space (``New York B-LOC``) would otherwise silently lose a
+    part. Errors (wrong column count, invalid UTF-8, invalid tags) name the file and line.
     """
     return list(iter_conll(path, token_column=token_column, tag_column=tag_column, scheme=scheme,
                            separator=separator, id_prefix=id_prefix, allow_overlap=allow_overlap))
@@ -68,7 +73,7 @@ def iter_conll(
         count += 1
         try:
             ex = Example.from_words(ex_id, words, tags=tags, scheme=scheme,
-                                    meta={"source": str(path), "line": lines[0], "doc": doc}, allow_overlap=allow_overlap)
+                                    meta={"source": path.name, "line": lines[0], "doc": doc}, allow_overlap=allow_overlap)
         except TagError as err:
             raise InputError(err.message, source=path, line=lines[err.token_index], example_id=ex_id, hint=err.hint) from None
         except InputError as err:
@@ -76,6 +81,7 @@ def iter_conll(
         words.clear(), tags.clear(), lines.clear()
         return ex
 
+    columns = _ColumnCount(path, separator)
     for lineno, raw in _numbered_lines(path):
         line = raw.rstrip("\r\n")
         if not line.strip():
@@ -83,50 +89,110 @@ def iter_conll(
             if ex is not None:
                 yield ex
             continue
-        cols = line.split(separator)
         if line.split(None, 1)[0] == "-DOCSTART-":  # whatever the separator: "-DOCSTART- -X- O O" too
             ex = flush()
             if ex is not None:
                 yield ex
             doc += 1
             continue
-        try:
-            token, tag = cols[token_column], cols[tag_column]
-        except IndexError:
-            raise InputError(
-                f"line has {len(cols)} column(s); expected a token column {token_column} and a tag column {tag_column}",
-                source=path, line=lineno,
-                hint="use one 'token<TAB>tag' per line and blank lines between sentences, or pass token_column/tag_column",
-            ) from None
-        if len(cols) < 2:
-            raise InputError(
-                "line has a single column: no tag", source=path, line=lineno,
-                hint="every token line needs a tag column (use O for outside)",
-            )
-        token = token.strip()
-        if not token:
-            raise InputError("empty token", source=path, line=lineno, hint="remove the line or give the token text")
+        token, tag = _token_and_tag(line.split(separator), path, lineno, token_column, tag_column, columns)
         words.append(token)
-        tags.append(tag.strip())
+        tags.append(tag)
         lines.append(lineno)
     ex = flush()
     if ex is not None:
         yield ex
 
 
+class _ColumnCount:
+    """The number of columns of the first token line; later token lines must have as many."""
+
+    def __init__(self, path: Path, separator: str | None) -> None:
+        self.path, self.separator = path, separator
+        self.expected: int | None = None
+        self.first_line = 0
+
+    def check(self, n: int, lineno: int) -> None:
+        """Raise :class:`InputError` when line ``lineno`` has ``n`` columns and the first token line had other."""
+        if self.expected is None:
+            self.expected, self.first_line = n, lineno
+            return
+        if n == self.expected:
+            return
+        if self.separator is None:
+            hint = ("a token with a space in it becomes two columns: write the file with one tab between columns "
+                    "and read it with separator=\"\\t\" (tokens may then contain spaces), or remove the space; "
+                    "otherwise give every token line the same columns")
+        else:
+            hint = f"give every token line the same {self.expected} columns, separated by {self.separator!r}"
+        raise InputError(f"line has {n} columns but the first token line (line {self.first_line}) has "
+                         f"{self.expected}", source=self.path, line=lineno, hint=hint)
+
+
+def _token_and_tag(cols: list[str], path: Path, lineno: int, token_column: int, tag_column: int,
+                   columns: _ColumnCount) -> tuple[str, str]:
+    """The token and tag of one token line, checked (column count, non-empty token)."""
+    try:
+        token, tag = cols[token_column], cols[tag_column]
+    except IndexError:
+        raise InputError(
+            f"line has {len(cols)} column(s); expected a token column {token_column} and a tag column {tag_column}",
+            source=path, line=lineno,
+            hint="use one 'token<TAB>tag' per line and blank lines between sentences, or pass token_column/tag_column",
+        ) from None
+    if len(cols) < 2:
+        raise InputError(
+            "line has a single column: no tag", source=path, line=lineno,
+            hint="every token line needs a tag column (use O for outside)",
+        )
+    columns.check(len(cols), lineno)
+    token = token.strip()
+    if not token:
+        raise InputError("empty token", source=path, line=lineno, hint="remove the line or give the token text")
+    return token, tag.strip()
+
+
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` for each line, decoded as UTF-8 (a leading byte-order mark dropped).
 
-    Lines are decoded one by one so that a decoding error names its line instead of crashing in codecs.
+    Lines are decoded one by one so that a decoding error names its line instead of crashing in
+    codecs. Readers of UTF-8 text files use this (or :func:`read_utf8_text`).
     """
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise InputError(f"not valid UTF-8 ({err.reason} at byte {err.start + 1} of the line)", source=path,
-                                 line=lineno, hint="convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+                raise not_utf8_error(path, lineno, err.start, raw[err.start], err.reason) from None
             yield lineno, (line.removeprefix("\ufeff") if lineno == 1 else line)
+
+
+def read_utf8_text(path: Path) -> str:
+    """The whole file decoded as UTF-8 (a leading byte-order mark dropped).
+
+    Invalid UTF-8 raises :class:`InputError` naming the file, line and how to re-encode it.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        lineno = data.count(b"\n", 0, err.start) + 1
+        raise not_utf8_error(path, lineno, err.start - line_start, data[err.start], err.reason) from None
+
+
+def not_utf8_error(path: Path, lineno: int, offset: int, byte: int, reason: str) -> InputError:
+    """The one-line error for a line that is not UTF-8: where, which byte, and how to re-encode the file.
+
+    ``offset`` is the 0-based byte offset of the bad ``byte`` in its line.
+    """
+    return InputError(
+        f"not valid UTF-8: byte 0x{byte:02X} at byte {offset + 1} of the line ({reason}); the file must be UTF-8",
+        source=path, line=lineno,
+        hint=f"re-encode it, e.g. iconv -f latin1 -t utf-8 {shlex.quote(str(path))} > "
+             f"{shlex.quote(path.stem + '.utf8' + path.suffix)} "
+             "(name the file's real encoding instead of latin1 if it is another one)",
+    )
 
 
 def write_conll(examples: list[Example], path: str | Path, *, scheme: Scheme = "IOB2") -> None:

@@ -8,7 +8,10 @@ Accepted line shapes (the first matching one wins):
 * the full form written by :meth:`Example.to_dict` (``text``, ``token_offsets`` and ``spans`` with
   character offsets).
 
-A missing ``id`` becomes ``FILESTEM-N``.
+A missing ``id`` becomes ``FILESTEM-N``; an ``id`` must be a string or an integer. Tokens must be
+JSON strings and tags all strings or all integers: a number or ``null`` among them is an error
+naming the file, line and position (it is never turned into the text ``"3"`` or ``"None"``).
+Each example's ``meta`` holds ``source`` (the file *name*, not the local folder) and ``line``.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def iter_jsonl(
     for n, (lineno, obj) in enumerate(iter_json_objects(path)):
         try:
             yield _example(obj, f"{path.stem}-{n}", scheme, label_names, tokens_key, tags_key,
-                           {"source": str(path), "line": lineno}, allow_overlap)
+                           {"source": path.name, "line": lineno}, allow_overlap)
         except InputError as err:
             raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
 
@@ -82,12 +85,9 @@ def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JS
 
 def _example(obj: dict[str, Any], default_id: str, scheme: Scheme, label_names: Sequence[str] | None,
              tokens_key: str, tags_key: str | None, meta: dict[str, Any], allow_overlap: bool) -> Example:
-    ex_id = str(obj.get("id", default_id))
-    meta = {**meta, **(obj.get("meta") or {})}
-    words = obj.get(tokens_key)
-    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        raise InputError(f"missing or invalid {tokens_key!r}: expected a list of strings", example_id=ex_id,
-                         hint=f"give the tokens as \"{tokens_key}\": [\"word\", ...]")
+    ex_id = _example_id(obj, default_id)
+    meta = {**meta, **_object_meta(obj, ex_id)}
+    words = _tokens(obj, tokens_key, ex_id)
     if "token_offsets" in obj and "text" in obj:
         offsets = obj["token_offsets"]
         if not isinstance(obj["text"], str):
@@ -115,11 +115,60 @@ def _example(obj: dict[str, Any], default_id: str, scheme: Scheme, label_names: 
                                  hint="check that label_names are the ClassLabel names the ids refer to")
             tags = [label_names[t] for t in tags]
         elif not all(isinstance(t, str) for t in tags):
-            raise InputError(f"{key!r} mixes types: expected all strings (B-PER) or all integers (ids)", example_id=ex_id)
+            i, bad = next((i, t) for i, t in enumerate(tags) if not isinstance(t, str))
+            raise InputError(f"{key!r} mixes types: expected all strings (B-PER) or all integers (ids); tag {i} is "
+                             f"{_json_value(bad)}", example_id=ex_id, hint="give every tag as a string such as \"O\"")
         return Example.from_words(ex_id, words, tags=tags, scheme=scheme, meta=meta, allow_overlap=allow_overlap)
     spans = _span_dicts(obj, ("token_start", "token_end", "label"), ex_id)
     return Example.from_words(ex_id, words, token_spans=[(s["token_start"], s["token_end"], s["label"]) for s in spans],
                               meta=meta, allow_overlap=allow_overlap)
+
+
+def _example_id(obj: dict[str, Any], default_id: str) -> str:
+    """The line's ``id`` (a string, or an integer written as one), or ``default_id`` when absent."""
+    if "id" not in obj:
+        return default_id
+    value = obj["id"]
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InputError(f"'id' is {_json_value(value)}; expected a non-empty string or an integer", example_id=default_id,
+                     hint="give each line a string id, or leave 'id' out (ids are then FILESTEM-N)")
+
+
+def _object_meta(obj: dict[str, Any], ex_id: str) -> dict[str, Any]:
+    """The line's ``meta`` object (``{}`` when absent)."""
+    meta = obj.get("meta")
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise InputError(f"'meta' is {_json_value(meta)}; expected a JSON object", example_id=ex_id)
+    return meta
+
+
+def _tokens(obj: dict[str, Any], tokens_key: str, ex_id: str) -> list[str]:
+    """The token list, checked to hold strings only (``3`` or ``null`` never become ``"3"``/``"None"``)."""
+    words = obj.get(tokens_key)
+    hint = f"give the tokens as \"{tokens_key}\": [\"word\", ...]"
+    if not isinstance(words, list):
+        got = "missing" if tokens_key not in obj else _json_value(words)
+        raise InputError(f"missing or invalid {tokens_key!r}: expected a list of strings, got {got}",
+                         example_id=ex_id, hint=hint)
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise InputError(f"missing or invalid {tokens_key!r}: expected a list of strings, but token {i} is "
+                             f"{_json_value(w)}", example_id=ex_id, hint=hint + " (every token a JSON string)")
+    return words
+
+
+def _json_value(value: Any) -> str:
+    """``value`` as it looks in the JSON line, with its JSON type: ``3 (a number)``, ``null``."""
+    if value is None:
+        return "null"
+    kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+    return f"{json.dumps(value, ensure_ascii=False)[:60]} ({kind})"
 
 
 def _span_dicts(obj: dict[str, Any], keys: tuple[str, str, str], ex_id: str) -> list[dict[str, Any]]:

@@ -8,11 +8,16 @@ Structural problems (missing columns, wrong column counts, empty tokens, unknown
 :class:`~dsbuild.errors.InputError` naming the file, line and fix. Readers for datasets a builder
 converts return :class:`MalteseExample` s whose ``problem`` is set instead of raising, so the
 builder can record a reject and carry on.
+
+Files are read as UTF-8 through :mod:`dsbuild.io.conll`'s line reader: a file in another encoding
+is an InputError naming the file, line and the ``iconv`` command that re-encodes it. What ends up
+in rejects (``problem`` details, ``raw``) names the file by its *name* only, never the local folder.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dsbuild.errors import InputError
+from dsbuild.io.conll import _numbered_lines, read_utf8_text
 from dsbuild.maltese.resources import nfc
 from dsbuild.maltese.tokenizer import tokenize
 
@@ -57,8 +63,7 @@ def read_etymology_tsv(path: str | Path, *, require_labels: bool = True) -> list
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = list(csv.reader(io.StringIO(read_utf8_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows:
         raise InputError("empty file", source=path, hint=f"a header line {' '.join(ETYMOLOGY_HEADER)} is required")
     header = [h.strip() for h in rows[0]]
@@ -202,38 +207,37 @@ def read_conllu(path: str | Path) -> Iterator[MalteseExample]:
         if not tokens and problem is None:
             return None
         ex = MalteseExample(sent_id or f"{path.stem}-{count}", tokens, labels, text=text, problem=problem,
-                            raw={"source": str(path), "line": start, "tokens": tokens, "text": text})
+                            raw={"source": path.name, "line": start, "tokens": tokens, "text": text})
         count += 1
         sent_id, text, tokens, problem = None, None, [], None
         labels = {k: [] for k in CONLLU_LABELS}
         return ex
 
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                ex = flush()
-                if ex:
-                    yield ex
-                continue
-            if not tokens and problem is None and sent_id is None and text is None:
-                start = lineno
-            if line.startswith("#"):
-                key, _, value = line[1:].partition("=")
-                if key.strip() == "sent_id":
-                    sent_id = value.strip()
-                elif key.strip() == "text":
-                    text = nfc(value.strip())
-                continue
-            cols = line.split("\t")
-            if len(cols) != 10:
-                problem = problem or ("malformed-line", f"{path}:{lineno}: {len(cols)} columns, CoNLL-U needs 10")
-                continue
-            if "-" in cols[0] or "." in cols[0]:
-                continue
-            tokens.append(nfc(cols[1]))
-            for k in CONLLU_LABELS:
-                labels[k].append(cols[CONLLU_COLUMNS.index(k)])
+    for lineno, raw in _numbered_lines(path):
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            ex = flush()
+            if ex:
+                yield ex
+            continue
+        if not tokens and problem is None and sent_id is None and text is None:
+            start = lineno
+        if line.startswith("#"):
+            key, _, value = line[1:].partition("=")
+            if key.strip() == "sent_id":
+                sent_id = value.strip()
+            elif key.strip() == "text":
+                text = nfc(value.strip())
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            problem = problem or ("malformed-line", f"{path.name}:{lineno}: {len(cols)} columns, CoNLL-U needs 10")
+            continue
+        if "-" in cols[0] or "." in cols[0]:
+            continue
+        tokens.append(nfc(cols[1]))
+        for k in CONLLU_LABELS:
+            labels[k].append(cols[CONLLU_COLUMNS.index(k)])
     ex = flush()
     if ex:
         yield ex
@@ -249,43 +253,67 @@ def read_token_jsonl(path: str | Path, *, tokens_field: str = "tokens", label_fi
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", source=path, hint="check the path")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            default_id = f"{path.stem}-{lineno}"
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as err:
-                yield MalteseExample(default_id, [], problem=("malformed-json", f"{path}:{lineno}: {err}"),
-                                     raw={"line": lineno, "text": raw[:2000]})
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get(tokens_field), list):
-                yield MalteseExample(default_id, [], problem=("missing-tokens", f"{path}:{lineno}: no list field {tokens_field!r}"),
-                                     raw={"line": lineno, "object": obj})
-                continue
-            yield example_from_record(obj, tokens_field=tokens_field, label_fields=label_fields, id_field=id_field,
-                                      default_id=default_id, label_names=label_names)
+    for lineno, raw in _numbered_lines(path):
+        if not raw.strip():
+            continue
+        default_id = f"{path.stem}-{lineno}"
+        where = f"{path.name}:{lineno}"
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            yield MalteseExample(default_id, [], problem=("malformed-json", f"{where}: {err}"),
+                                 raw={"line": lineno, "text": raw[:2000]})
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get(tokens_field), list):
+            yield MalteseExample(default_id, [], problem=("missing-tokens", f"{where}: no list field {tokens_field!r}"),
+                                 raw={"line": lineno, "object": obj})
+            continue
+        ex = example_from_record(obj, tokens_field=tokens_field, label_fields=label_fields, id_field=id_field,
+                                 default_id=default_id, label_names=label_names)
+        if ex.problem is not None:
+            ex.problem = (ex.problem[0], f"{where}: {ex.problem[1]}")
+        yield ex
 
 
 def example_from_record(obj: dict[str, Any], *, tokens_field: str = "tokens", label_fields: Sequence[str] = (),
                         id_field: str = "id", default_id: str = "", label_names: Sequence[str] | None = None,
                         label_field: str | None = None) -> MalteseExample:
-    """A :class:`MalteseExample` from a dict row (JSONL line or Hub dataset row)."""
-    tokens = [nfc(str(t)) for t in obj.get(tokens_field) or []]
+    """A :class:`MalteseExample` from a dict row (JSONL line or Hub dataset row).
+
+    A token that is not a string (``3``, ``null``) or a token label that is ``null``, a boolean
+    or a container makes the example a reject (``invalid-token`` / ``invalid-label``): it is never
+    turned into the text ``"3"`` or ``"None"``.
+    """
+    values = obj.get(tokens_field)
+    values = values if isinstance(values, (list, tuple)) else []
+    tokens = [nfc(t) for t in values if isinstance(t, str)]  # with a non-string token the example is a reject
     token_labels: dict[str, list[str]] = {}
     for name in label_fields:
         if name not in obj or obj[name] is None:
             continue
-        values = obj[name]
-        if not isinstance(values, list):
-            values = [values]
-        token_labels[name] = [_label_name(v, label_names) for v in values]
+        labels = obj[name] if isinstance(obj[name], list) else [obj[name]]
+        token_labels[name] = [_label_name(v, label_names) for v in labels]
     label = None
     if label_field is not None and obj.get(label_field) is not None:
         label = _label_name(obj[label_field], label_names)
     ex_id = str(obj.get(id_field, default_id) if obj.get(id_field) is not None else default_id)
-    return MalteseExample(ex_id, tokens, token_labels, label=label, raw=_json_safe(obj))
+    problem = _value_problem(obj.get(tokens_field), obj, label_fields)
+    return MalteseExample(ex_id, tokens, token_labels, label=label, raw=_json_safe(obj), problem=problem)
+
+
+def _value_problem(tokens: Any, obj: dict[str, Any], label_fields: Sequence[str]) -> tuple[str, str] | None:
+    """``(reason, detail)`` for a non-string token or a null / non-scalar token label, else ``None``."""
+    if tokens is not None and not isinstance(tokens, (list, tuple)):
+        return "invalid-token", f"the tokens field is {type(tokens).__name__}, not a list of token strings"
+    for i, t in enumerate(tokens or []):
+        if not isinstance(t, str):
+            return "invalid-token", f"token {i} is {json.dumps(t, default=str)}, not a string"
+    for name in label_fields:
+        labels = obj.get(name)
+        for i, v in enumerate(labels if isinstance(labels, list) else []):
+            if v is None or isinstance(v, (bool, list, dict)):
+                return "invalid-label", f"{name!r} label {i} is {json.dumps(v, default=str)}, not a label"
+    return None
 
 
 def _label_name(v: Any, names: Sequence[str] | None) -> str:
@@ -330,14 +358,14 @@ def read_text_csv(path: str | Path, *, text_column: str = "text", label_column: 
         ex_id = f"{path.stem}-{n}"
         raw = {"line": lineno, "fields": fields}
         if len(fields) != len(header):
-            yield MalteseExample(ex_id, [], problem=("malformed-row", f"{path}:{lineno}: {len(fields)} fields, header has {len(header)}"),
+            yield MalteseExample(ex_id, [], problem=("malformed-row", f"{path.name}:{lineno}: {len(fields)} fields, header has {len(header)}"),
                                  raw=raw)
             continue
         text = nfc(fields[ti])
         label = fields[li].strip() if li is not None else None
         ex = MalteseExample(ex_id, tokenize(text), label=label, text=text, raw=raw)
         if li is not None and not label:
-            ex.problem = ("missing-labels", f"{path}:{lineno}: empty {label_column!r}")
+            ex.problem = ("missing-labels", f"{path.name}:{lineno}: empty {label_column!r}")
         yield ex
 
 
@@ -347,8 +375,7 @@ def _split_csv(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     One record per line, always: a quoted field must close on its own line (``""`` escapes a
     quote), otherwise its opening quote is data. So the record count is the line count.
     """
-    with path.open(encoding="utf-8", newline="") as fh:
-        lines = fh.read().splitlines()
+    lines = read_utf8_text(path).splitlines()
     for lineno, line in enumerate(lines, start=1):
         if line.strip():
             yield lineno, _split_line(line, delimiter)

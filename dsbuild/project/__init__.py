@@ -37,6 +37,7 @@ from typing import Any
 
 from dsbuild.errors import ConfigError
 from dsbuild.project.base import Projection, ProjectionReport, Projector, SentencePolicy, Unprojected
+from dsbuild.project.inputs import check_language, check_sources, check_targets
 from dsbuild.project.parallel import parallel_text
 from dsbuild.spans import Example
 
@@ -104,7 +105,14 @@ def project(
         confidence, unprojected spans with reasons, and QC), ``examples`` (kept targets) and
         ``counts``. Mismatched input lengths raise :class:`~dsbuild.errors.InputError`; bad
         pairs (empty, too long, control characters) are rejected with a reason, never dropped.
+
+    Raises:
+        ArgumentTypeError: (an InputError and a TypeError) an argument of the wrong type: a
+            source that is not an Example, a target that is a number or ``None``, a language
+            that is not a string. The message names the argument.
+        ConfigError: an unknown language code (``tgt_lang="qq"``); the message lists close matches.
     """
+    _check_arguments(sources, targets, src_lang, tgt_lang)
     projector = make_projector(method, aligner=aligner, aligner_options=aligner_options,
                                target_tokenizer=target_tokenizer, policy=policy, **options)
     t0 = time.perf_counter()
@@ -134,4 +142,18 @@ def project_back(
     ``aligner_options`` extra parallel text goes translation-side first (``extra_src`` in
     ``translation_lang``).
     """
+    _check_arguments(labelled_translations, originals, translation_lang, orig_lang,
+                     names=("labelled_translations", "originals", "translation_lang", "orig_lang"))
     return project(labelled_translations, originals, method, src_lang=translation_lang, tgt_lang=orig_lang, **kwargs)
+
+
+def _check_arguments(sources: object, targets: object, src_lang: object, tgt_lang: object, *,
+                     names: tuple[str, str, str, str] = ("sources", "targets", "src_lang", "tgt_lang")) -> None:
+    """Types and language codes of a :func:`project` call, checked before any model is loaded.
+
+    ``names`` are the argument names the caller used (``project_back`` names them differently).
+    """
+    check_language(src_lang, names[2])
+    check_language(tgt_lang, names[3])
+    check_sources(sources, names[0])
+    check_targets(targets, names[1])

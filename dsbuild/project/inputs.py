@@ -1,9 +1,17 @@
 """Input checks shared by projectors: pair counts, empty / over-long sentences, control
 characters, tokens with whitespace, Unicode normalisation.
 
-Nothing is dropped silently: a mismatch in the number of sources and targets is an
-:class:`~dsbuild.errors.InputError`; every other problem turns the pair into a rejected
-:class:`~dsbuild.project.base.Projection` with a reason code from :mod:`dsbuild.project.reasons`.
+Nothing is dropped silently: a mismatch in the number of sources and targets, or an argument of
+the wrong type (a target that is a number or ``None``), is an :class:`~dsbuild.errors.InputError`;
+every other problem turns the pair into a rejected :class:`~dsbuild.project.base.Projection` with a
+reason code from :mod:`dsbuild.project.reasons`.
+
+Which characters count as ``control_characters`` is decided by Unicode category in
+:func:`dsbuild.align.checks.disallowed_characters`: real control characters (U+0007...) and stray
+invisible ones (U+200B) reject the pair; format characters that belong to words (zero-width joiner
+and non-joiner in Persian or Hindi, soft hyphen...) are kept, and a tokenizer that splits them off
+as tokens of their own has them joined back to the word they touch.
+
 Tokens go to the aligner NFC-normalised (so NFC and NFD spellings of the same word are one word);
 the output keeps the original text and offsets, and ``qc["nfc_changed_tokens"]`` counts the
 tokens whose form changed.
@@ -17,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsbuild.errors import InputError
+from dsbuild.align.checks import WORD_FORMAT_CHARACTERS, describe_characters, disallowed_characters
+from dsbuild.errors import ConfigError, InputError
 from dsbuild.project import reasons as R
 from dsbuild.project.base import Projection, Unprojected
-from dsbuild.spans import Example, Token, tokens_from_words
+from dsbuild.spans import ArgumentTypeError, Example, Token, describe_value, tokens_from_words, type_name
 from dsbuild.tokenize.base import get_tokenizer
+from dsbuild.translate.langcodes import parse_code
 
-_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+_ALLOWED_CONTROL = "\t\n\r"  # separators in running text, never inside tokens
 _SPACE = re.compile(r"\s")
 
 
@@ -40,11 +50,84 @@ class PreparedPair:
 
 
 def control_characters(text: str) -> list[str]:
-    """Control and format characters in ``text`` (tab, newline, CR excepted), as ``U+XXXX``."""
-    if text.isprintable():  # fast path: no control, format, separator-other-than-space characters
-        return []
-    return sorted({f"U+{ord(ch):04X}" for ch in text
-                   if ch not in _ALLOWED_CONTROL and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
+    """Characters of ``text`` that are not text, as ``U+XXXX`` (tab, newline, CR excepted).
+
+    Control characters (``Cc``), surrogates, private-use characters and format characters that do
+    not belong to words are reported; ZWJ, ZWNJ, soft hyphen and the other word-internal format
+    characters of :data:`~dsbuild.align.checks.WORD_FORMAT_CHARACTERS` are not.
+    """
+    return disallowed_characters(text, allowed=_ALLOWED_CONTROL)
+
+
+def check_language(code: object, argument: str) -> str:
+    """``code`` if it is a language code (ISO 639-1 / 639-3, optionally with script or region).
+
+    Raises:
+        ArgumentTypeError: ``code`` is not a string (``None``).
+        ConfigError: an unknown or malformed code; the message names ``argument`` and lists
+            close matches.
+    """
+    if not isinstance(code, str) or not code.strip():
+        raise ArgumentTypeError(f"{argument} must be a language code such as 'es' or 'spa', got {code!r}",
+                                hint=f"pass {argument}='es' (ISO 639-1) or a 3-letter ISO 639-3 code")
+    try:
+        parse_code(code)
+    except ConfigError as err:
+        raise ConfigError(f"{argument}: {err}") from None
+    return code
+
+
+def check_sources(sources: object, argument: str = "sources") -> None:
+    """Raise :class:`ArgumentTypeError` unless ``sources`` is a list of :class:`Example` s."""
+    if isinstance(sources, (str, bytes, Example)) or not isinstance(sources, Sequence):
+        raise ArgumentTypeError(f"{argument} must be a list of Examples, got {type_name(sources)}",
+                                hint="build them with Example.from_words / from_text or dsbuild.io.read_conll")
+    for i, src in enumerate(sources):
+        if not isinstance(src, Example):
+            raise ArgumentTypeError(f"{argument}[{i}] is {describe_value(src)}; expected an Example",
+                                    hint="build them with Example.from_words / from_text or dsbuild.io.read_conll")
+
+
+def check_targets(targets: object, argument: str = "targets") -> None:
+    """Raise :class:`ArgumentTypeError` unless every target is a text, a list of token strings or an Example."""
+    expected = "a text (str), a list of token strings, or an Example"
+    if isinstance(targets, (str, bytes, Example)) or not isinstance(targets, Sequence):
+        raise ArgumentTypeError(f"{argument} must be a list with one target per source ({expected} each), "
+                                f"got {type_name(targets)}", hint=f"pass {argument}=[\"translation 1\", ...]")
+    for i, tgt in enumerate(targets):
+        if isinstance(tgt, (str, Example)):
+            continue
+        if not isinstance(tgt, Sequence) or isinstance(tgt, bytes):
+            raise ArgumentTypeError(f"{argument}[{i}] is {describe_value(tgt)}; expected {expected}",
+                                    hint="give every translation as a string; an untranslated sentence as \"\" "
+                                         "(it is rejected as empty_target)")
+        bad = next((j for j, w in enumerate(tgt) if not isinstance(w, str)), None)
+        if bad is not None:
+            raise ArgumentTypeError(f"{argument}[{i}][{bad}] is {describe_value(tgt[bad])}; a token "
+                                    "list must hold strings", hint="give every target token as a string")
+
+
+def join_format_tokens(text: str, tokens: list[Token]) -> list[Token]:
+    """``tokens`` with every token made only of word-internal format characters (a ZWNJ the Moses
+    tokenizer split off ``می‌خواهم``) joined to the tokens it touches: it is part of the word."""
+    if not any(ch in WORD_FORMAT_CHARACTERS for t in tokens for ch in t.text):
+        return tokens
+    out: list[Token] = []
+    glue = False  # the previous token was format characters only: join the next touching token to it
+    for tok in tokens:
+        only_format = all(ch in WORD_FORMAT_CHARACTERS for ch in tok.text)
+        if out and out[-1].end == tok.start and (only_format or glue):
+            tok = Token(text[out[-1].start:tok.end], out[-1].start, tok.end)
+            out.pop()
+        out.append(tok)
+        glue = only_format
+    return out
+
+
+def _control_detail(side: str, codes: list[str]) -> str:
+    """The reject detail for characters that are not text."""
+    return (f"the {side} contains characters that are not text: {describe_characters(codes)}; remove them and "
+            "re-run (zero-width joiners and other format characters that belong to words are kept)")
 
 
 def rejected(source: Example, target: Example, reason: str, detail: str) -> Projection:
@@ -62,13 +145,13 @@ def target_example(source: Example, target: str | Sequence[str] | Example,
     if isinstance(target, str):
         bad = control_characters(target)
         if bad:  # before tokenising: tokenizers drop or mangle them silently
-            return Example(id=source.id, text=target, tokens=[]), (R.CONTROL_CHARACTERS,
-                           f"the target contains control characters {', '.join(bad)}; remove them and re-run")
+            return Example(id=source.id, text=target, tokens=[]), (R.CONTROL_CHARACTERS, _control_detail("target", bad))
         try:
-            return Example(id=source.id, text=target, tokens=tokenizer.tokenize(target)), None
+            tokens = join_format_tokens(target, tokenizer.tokenize(target))
+            return Example(id=source.id, text=target, tokens=tokens), None
         except InputError as err:
             return Example(id=source.id, text=target, tokens=[]), (R.TOKENIZATION_FAILED, err.message)
-    words = [str(w) for w in target]
+    words = list(target)
     for i, w in enumerate(words):
         if not w or _SPACE.search(w):
             text = " ".join(words)
@@ -85,7 +168,14 @@ def prepare_pairs(
     tgt_lang: str = "xx",
     max_tokens: int = 1024,
 ) -> list[PreparedPair]:
-    """Check and tokenise pairs; one :class:`PreparedPair` per input, in order."""
+    """Check and tokenise pairs; one :class:`PreparedPair` per input, in order.
+
+    Raises:
+        ArgumentTypeError: a source is not an Example, or a target not a text / token list / Example.
+        InputError: the numbers of sources and targets differ.
+    """
+    check_sources(sources)
+    check_targets(targets)
     if len(sources) != len(targets):
         raise InputError(f"{len(sources)} source sentences but {len(targets)} target sentences",
                          hint="give exactly one target (translation) per source sentence, in the same order; "
@@ -93,9 +183,6 @@ def prepare_pairs(
     tok = get_tokenizer(tokenizer, tgt_lang)
     out: list[PreparedPair] = []
     for src, tgt in zip(sources, targets):
-        if not isinstance(src, Example):
-            raise InputError(f"sources must be Examples, got {type(src).__name__}",
-                             hint="build them with Example.from_words / from_text or read_conll")
         target, problem = target_example(src, tgt, tok)
         if problem is not None:
             out.append(PreparedPair(src, target, reject=rejected(src, target, *problem)))
@@ -117,10 +204,9 @@ def _check(src: Example, target: Example, max_tokens: int) -> PreparedPair:
             pair.reject = rejected(src, target, R.TOO_LONG,
                                    f"the {side} has {len(ex.tokens)} tokens; the aligner accepts at most {max_tokens}")
             return pair
-        bad = control_characters("".join(ex.words))  # tokens joined: no separator to excuse
+        bad = disallowed_characters("".join(ex.words))  # tokens joined: no separator to excuse
         if bad:
-            pair.reject = rejected(src, target, R.CONTROL_CHARACTERS,
-                                   f"the {side} contains control characters {', '.join(bad)}; remove them and re-run")
+            pair.reject = rejected(src, target, R.CONTROL_CHARACTERS, _control_detail(side, bad))
             return pair
         for i, w in enumerate(ex.words):
             if _SPACE.search(w):
