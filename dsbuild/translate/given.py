@@ -17,6 +17,7 @@ reject. Empty source texts translate to ``""``.
 from __future__ import annotations
 
 import csv
+import io
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -149,9 +150,11 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if suffix in (".jsonl", ".json"):
         return list(iter_json_objects(path, hint="one JSON object per line, with the key and target columns"))
     if suffix in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-            return [(n + 2, dict(row)) for n, row in enumerate(reader)]
+        from dsbuild.io.conll import read_utf8_text  # invalid UTF-8: one line naming file, line and the fix
+
+        text = read_utf8_text(path)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        return [(n + 2, dict(row)) for n, row in enumerate(reader)]
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
