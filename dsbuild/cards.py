@@ -16,19 +16,27 @@ overrides blocks such as ``method``, ``quality`` or ``limitations``. Templates r
 
 Cards hold no timings or timestamps, so two builds with the same config give byte-identical cards.
 Metadata values are checked offline against the Hub's allowed lists in ``dsbuild/resources``.
+
+A damaged dataset folder (a truncated or missing Parquet file, invalid provenance.json or
+quality.json) is a :class:`~dsbuild.errors.DsbuildError` naming the file and what to do, never a
+pyarrow traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import datasets
 import jinja2
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from datasets.info import DatasetInfosDict
@@ -38,6 +46,7 @@ from dsbuild.errors import DsbuildError
 
 BASE_TEMPLATE = "base.md.j2"
 _FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---\r?\n", re.S)
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- allowed values
@@ -125,16 +134,79 @@ def check_language_code(code: Any) -> list[str]:
     return []
 
 
+# --------------------------------------------------------------------------- damaged files
+class UnreadableParquetError(DsbuildError):
+    """A Parquet file of a built dataset cannot be read (truncated, damaged, missing or not Parquet).
+
+    Args:
+        path: the file, as the user would find it.
+        error: what pyarrow or the OS raised.
+        builder: the builder that wrote the dataset, for the rebuild command, when known.
+    """
+
+    def __init__(self, path: str | Path, error: BaseException, builder: str | None = None) -> None:
+        self.path = Path(path)
+        self.error = error
+        self.builder = builder
+        super().__init__(unreadable_parquet(path, error, builder))
+
+    def for_builder(self, builder: str | None) -> UnreadableParquetError:
+        """The same error, its fix naming ``builder``."""
+        return UnreadableParquetError(self.path, self.error, builder)
+
+
+def unreadable_parquet(path: str | Path, error: BaseException, builder: str | None = None) -> str:
+    """One line for a Parquet file that cannot be read: the file, what is wrong, what to do."""
+    code = getattr(error, "errno", None)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = re.sub(r"^Could not open Parquet input source '[^']*':\s*", "", reason)
+    reason = re.sub(r"\.?\s*Either the file is corrupted or this is not a parquet file\.?", "", reason).rstrip(". ")
+    if isinstance(error, OSError) and isinstance(code, int) and code > 0:
+        reason = os.strerror(code)
+    if code == errno.ENOENT:
+        what = "is listed in provenance.json but missing"
+    elif code in (errno.EACCES, errno.EPERM):
+        what = f"cannot be read ({reason}); fix its permissions, or"
+    else:
+        what = f"is truncated or damaged ({reason})"
+    rebuild = f"`dsbuild build {builder} --out OUT --overwrite`" if builder else "`dsbuild build NAME --out OUT --overwrite`"
+    return f"{path}: Parquet file {what}; rebuild the dataset with {rebuild} (or copy the folder again)"
+
+
+def read_parquet(path: Path, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(path, *args, **kwargs)`` (a pyarrow reader); a file it cannot read is an :class:`UnreadableParquetError`."""
+    try:
+        return fn(path, *args, **kwargs)
+    except (pa.ArrowException, OSError) as err:
+        raise UnreadableParquetError(path, err) from None
+
+
+def read_json_file(path: Path, label: str | None = None) -> Any:
+    """A JSON file of a built dataset; invalid JSON or text that is not UTF-8 is a one-line DsbuildError.
+
+    The message calls the file ``label`` (default: its path).
+    """
+    name = label or str(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DsbuildError(f"{name} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                           f"the file is damaged: rebuild the dataset") from None
+    except UnicodeDecodeError as err:
+        raise DsbuildError(f"{name} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                           f"the file is damaged: rebuild the dataset") from None
+
+
 # --------------------------------------------------------------------------- facts from the built files
 def _read_provenance(dataset_dir: Path) -> dict[str, Any]:
     path = dataset_dir / "provenance.json"
     if not path.is_file():
         raise DsbuildError(f"{dataset_dir}: no provenance.json here; give the directory of a built dataset "
                            f"(OUT/NAME/VERSION)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DsbuildError(f"{path}: invalid JSON ({err.msg} at line {err.lineno}); rebuild the dataset") from None
+    prov = read_json_file(path)
+    if not isinstance(prov, dict):
+        raise DsbuildError(f"{path}: holds a JSON {type(prov).__name__}, not an object; rebuild the dataset")
+    return prov
 
 
 def split_files(dataset_dir: Path, config: dict[str, Any], split: str) -> list[str]:
@@ -150,7 +222,7 @@ def features_of(dataset_dir: Path, config: dict[str, Any]) -> datasets.Features:
     for split in config["splits"]:
         for rel in split_files(dataset_dir, config, split):
             if (dataset_dir / rel).is_file():
-                schema = pq.read_schema(dataset_dir / rel)
+                schema = read_parquet(dataset_dir / rel, pq.read_schema)
                 return datasets.Features.from_arrow_schema(schema)
     return datasets.Features.from_dict(config["features"])
 
@@ -177,7 +249,7 @@ def structure(dataset_dir: Path, prov: dict[str, Any]) -> list[dict[str, Any]]:
             files = split_files(dataset_dir, config, split)
             rows = nbytes = 0
             for rel in files:
-                meta = pq.read_metadata(dataset_dir / rel)
+                meta = read_parquet(dataset_dir / rel, pq.read_metadata)
                 rows += meta.num_rows
                 nbytes += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             counts = prov.get("counts", {}).get(config["name"], {}).get(split, {})
@@ -202,7 +274,7 @@ def _label_counts(dataset_dir: Path, features: datasets.Features, splits: list[d
     for s in splits:
         counts: Counter[str] = Counter()
         for rel in s["files"]:
-            col = pq.read_table(dataset_dir / rel, columns=["spans"]).column("spans").combine_chunks()
+            col = read_parquet(dataset_dir / rel, pq.read_table, columns=["spans"]).column("spans").combine_chunks()
             counts.update(col.flatten().field("label").to_pylist())
         labels |= set(counts)
         rows.append((s["name"], counts))
@@ -214,7 +286,7 @@ def reject_summary(dataset_dir: Path) -> list[dict[str, Any]]:
     path = dataset_dir / "rejects.parquet"
     if not path.is_file():
         return []
-    table = pq.read_table(path, columns=["config", "split", "reason"]).to_pydict()
+    table = read_parquet(path, pq.read_table, columns=["config", "split", "reason"]).to_pydict()
     counts = Counter(zip(table["config"], table["split"], table["reason"]))
     return [{"config": c, "split": s, "reason": r, "count": n} for (c, s, r), n in sorted(counts.items())]
 
@@ -372,13 +444,20 @@ def card_context(dataset_dir: str | Path) -> dict[str, Any]:
     dataset_dir = Path(dataset_dir)
     prov = _read_provenance(dataset_dir)
     quality_path = dataset_dir / "quality.json"
-    quality = json.loads(quality_path.read_text(encoding="utf-8")) if quality_path.is_file() else prov.get("quality") or {}
-    struct = structure(dataset_dir, prov)
-    meta = card_metadata(prov, struct)
+    quality = read_json_file(quality_path) if quality_path.is_file() else prov.get("quality") or {}
     builder = prov.get("builder", {})
+    try:
+        struct = structure(dataset_dir, prov)
+        rejects = reject_summary(dataset_dir)
+    except UnreadableParquetError as err:
+        raise err.for_builder(builder.get("name") if isinstance(builder, dict) else None) from None
+    except (KeyError, TypeError, AttributeError) as err:  # a hand-edited or foreign provenance.json
+        raise DsbuildError(f"{dataset_dir / 'provenance.json'}: malformed ({type(err).__name__}: {err}); "
+                           f"rebuild the dataset") from None
+    meta = card_metadata(prov, struct)
     return {
         "prov": prov, "info": prov.get("info", {}), "meta": meta, "structure": struct, "quality": quality,
-        "rejects": reject_summary(dataset_dir), "totals": prov.get("totals", {}), "builder": builder,
+        "rejects": rejects, "totals": prov.get("totals", {}), "builder": builder,
         "history": builder.get("history", []), "configs": [c["name"] for c in struct],
         "models": prov.get("models", []), "seeds": prov.get("seeds", {}),
         "inputs": [{k: i.get(k) for k in ("name", "role", "sha256", "bytes", "license")} for i in prov.get("inputs", [])],

@@ -6,7 +6,7 @@ validate DIR`` prints them and exits non-zero. Nothing here touches the network.
 
 from __future__ import annotations
 
-import json
+import errno
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from typing import Any
 import datasets
 import pyarrow.parquet as pq
 
-from dsbuild.cards import parse_front_matter, render_card, split_files, validate_metadata
+from dsbuild.cards import (UnreadableParquetError, parse_front_matter, read_json_file, render_card, split_files,
+                           unreadable_parquet, validate_metadata)
 from dsbuild.errors import DsbuildError
 
 _SHARD = re.compile(r"^(?P<split>[\w.]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
@@ -33,11 +34,13 @@ def validate_dataset(dataset_dir: str | Path) -> list[str]:
     if not (d / "provenance.json").is_file():
         return problems
     try:
-        prov = json.loads((d / "provenance.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        return problems + [f"provenance.json is not valid JSON ({err.msg} at line {err.lineno})"]
+        prov = read_json_file(d / "provenance.json", "provenance.json")
+    except DsbuildError as err:
+        return problems + [str(err)]
+    if not isinstance(prov, dict):
+        return problems + [f"provenance.json holds a JSON {type(prov).__name__}, not an object; rebuild the dataset"]
 
-    builder = prov.get("builder", {})
+    builder = prov.get("builder", {}) if isinstance(prov.get("builder"), dict) else {}
     version = str(builder.get("version", ""))
     if not _SEMVER.match(version):
         problems.append(f"builder version {version!r} is not semver x.y.z")
@@ -46,9 +49,9 @@ def validate_dataset(dataset_dir: str | Path) -> list[str]:
 
     if (d / "quality.json").is_file():
         try:
-            json.loads((d / "quality.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            problems.append(f"quality.json is not valid JSON ({err.msg} at line {err.lineno})")
+            read_json_file(d / "quality.json", "quality.json")
+        except DsbuildError as err:
+            problems.append(str(err))
     for check in (_check_configs, _check_accounting, _check_card):
         try:
             problems += check(d, prov)
@@ -81,6 +84,7 @@ def _check_configs(d: Path, prov: dict[str, Any]) -> list[str]:
                 continue
             ns = set()
             rows = 0
+            unreadable = False
             for rel in files:
                 path = d / rel
                 m = _SHARD.match(Path(rel).name)
@@ -89,14 +93,16 @@ def _check_configs(d: Path, prov: dict[str, Any]) -> list[str]:
                 elif m:
                     ns.add(m.group("n"))
                 if not path.is_file():
-                    problems.append(f"{rel}: listed in provenance.json but missing")
+                    problems.append(unreadable_parquet(rel, FileNotFoundError(errno.ENOENT, "missing"), _builder_name(prov)))
+                    unreadable = True
                     continue
-                try:
-                    schema = pq.read_schema(path)
-                    rows += pq.read_metadata(path).num_rows
-                except Exception as err:  # noqa: BLE001
-                    problems.append(f"{rel}: unreadable Parquet ({err})")
+                problem = _unreadable(path, rel, _builder_name(prov))
+                if problem:
+                    problems.append(problem)
+                    unreadable = True
                     continue
+                schema = pq.read_schema(path)
+                rows += pq.read_metadata(path).num_rows
                 if schema.metadata is None or b"huggingface" not in schema.metadata:
                     problems.append(f"{rel}: no embedded datasets.Features (schema metadata 'huggingface')")
                     continue
@@ -106,12 +112,28 @@ def _check_configs(d: Path, prov: dict[str, Any]) -> list[str]:
             if len(ns) > 1 or (ns and int(next(iter(ns))) != len(files)):
                 problems.append(f"config {name} split {split}: shard names say of-{sorted(ns)} but there are {len(files)} files")
             out = prov.get("counts", {}).get(name, {}).get(split, {}).get("out")
-            if out is not None and out != rows:
+            if out is not None and out != rows and not unreadable:  # an unreadable file is reported above
                 problems.append(f"config {name} split {split}: {rows} rows in Parquet but provenance counts {out} kept")
         on_disk = {str(p.relative_to(d)) for p in (d / name).glob("*.parquet")} if (d / name).is_dir() else set()
         for extra in sorted(on_disk - listed):
             problems.append(f"{extra}: Parquet file not listed in provenance.json (stale file from another build?)")
     return problems
+
+
+def _builder_name(prov: dict[str, Any]) -> str | None:
+    builder = prov.get("builder")
+    return builder.get("name") if isinstance(builder, dict) else None
+
+
+def _unreadable(path: Path, rel: str, builder: str | None) -> str | None:
+    """A problem line when the Parquet file at ``path`` cannot be read through (footer and every row group)."""
+    try:
+        pf = pq.ParquetFile(path)
+        for i in range(pf.num_row_groups):  # decode the data too: a damaged page is not in the footer
+            pf.read_row_group(i)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
+        return unreadable_parquet(rel, err, builder)
+    return None
 
 
 def _diff_features(expected: datasets.Features, actual: datasets.Features) -> str:
@@ -132,15 +154,24 @@ def _check_accounting(d: Path, prov: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     counts = prov.get("counts", {})
     rejected_on_disk: dict[tuple[str, str], int] = {}
+    rejects_readable = True
     if (d / "rejects.parquet").is_file():
-        try:
-            t = pq.read_table(d / "rejects.parquet", columns=["config", "split", "reason"]).to_pydict()
-            for c, s, reason in zip(t["config"], t["split"], t["reason"]):
-                rejected_on_disk[(c, s)] = rejected_on_disk.get((c, s), 0) + 1
-                if not reason:
-                    problems.append(f"rejects.parquet: a reject in {c}/{s} has no reason")
-        except Exception as err:  # noqa: BLE001
-            problems.append(f"rejects.parquet: unreadable ({err})")
+        problem = _unreadable(d / "rejects.parquet", "rejects.parquet", _builder_name(prov))
+        if problem:
+            problems.append(problem)
+            rejects_readable = False
+        else:
+            try:
+                t = pq.read_table(d / "rejects.parquet", columns=["config", "split", "reason"]).to_pydict()
+            except Exception as err:  # noqa: BLE001 - readable, but not a rejects table (columns missing...)
+                problems.append(f"rejects.parquet: not a rejects table ({type(err).__name__}: {err}); "
+                                f"rebuild the dataset")
+                rejects_readable = False
+            else:
+                for c, s, reason in zip(t["config"], t["split"], t["reason"]):
+                    rejected_on_disk[(c, s)] = rejected_on_disk.get((c, s), 0) + 1
+                    if not reason:
+                        problems.append(f"rejects.parquet: a reject in {c}/{s} has no reason")
     totals = {"in": 0, "out": 0, "rejected": 0}
     for config in prov.get("configs") or []:
         for split in config["splits"]:
@@ -152,7 +183,7 @@ def _check_accounting(d: Path, prov: dict[str, Any]) -> list[str]:
                 problems.append(f"config {config['name']} split {split}: {c['in']} inputs != {c['out']} kept + "
                                 f"{c['rejected']} rejected")
             on_disk = rejected_on_disk.get((config["name"], split), 0)
-            if on_disk != c["rejected"]:
+            if on_disk != c["rejected"] and rejects_readable:
                 problems.append(f"config {config['name']} split {split}: rejects.parquet holds {on_disk} rejects but "
                                 f"provenance counts {c['rejected']}")
             for k in totals:
@@ -166,7 +197,11 @@ def _check_card(d: Path, prov: dict[str, Any]) -> list[str]:
     path = d / "README.md"
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        return [f"README.md: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                f"run `dsbuild card DIR` to write it again"]
     try:
         meta, _ = parse_front_matter(text)
     except DsbuildError as err:
@@ -199,6 +234,8 @@ def _check_card(d: Path, prov: dict[str, Any]) -> list[str]:
         try:
             if render_card(d) != text:
                 problems.append("README.md differs from the card rendered from provenance.json; run `dsbuild card DIR`")
+        except UnreadableParquetError:
+            pass  # listed by the Parquet checks, with the file and the fix
         except Exception as err:  # noqa: BLE001
             problems.append(f"card cannot be rendered: {err}")
     return problems

@@ -7,6 +7,10 @@ first in the order of :data:`COMMAND_MODULES`, then the others by name. Third-pa
 commands through the entry-point group ``dsbuild.commands`` (value: a module with ``register``).
 A module that fails to import is skipped with a warning, so one broken optional command never
 takes the whole CLI down.
+
+Help is plain text (typer's rich markup is off, also for command groups a module adds): it
+re-flows each docstring paragraph to the terminal (at most :data:`HELP_WIDTH` columns) instead of
+breaking it where the source line ended, and shows no ``<bool>`` placeholder after a flag.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from dsbuild.cli._common import VerboseOption, reset_state, setup_logging
 log = logging.getLogger(__name__)
 #: (module, reason) of command modules that failed to import; reported once logging is set up
 _UNAVAILABLE: list[tuple[str, str]] = []
+
+#: the widest ``--help`` text, in columns (narrower terminals get narrower text)
+HELP_WIDTH = 100
 
 #: command modules under dsbuild/cli/, in the order they appear in ``--help``
 COMMAND_MODULES: list[str] = ["list_builders", "info", "build", "clean", "card", "validate", "push"]
@@ -68,7 +75,8 @@ def make_app() -> typer.Typer:
     """A fresh Typer app with every available command registered."""
     app = typer.Typer(
         name="dsbuild", help=_root.__doc__, no_args_is_help=True, add_completion=False,
-        pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False, rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH},
     )
     app.callback()(_root)
     names = list(COMMAND_MODULES)
@@ -88,7 +96,16 @@ def make_app() -> typer.Typer:
             log.warning("command module %s has no register(app) function; skipped", module.__name__)
             continue
         register(app)
+    _plain_help(app)
     return app
+
+
+def _plain_help(app: typer.Typer) -> None:
+    """Plain-text help for ``app`` and every command group added to it (see the module docstring)."""
+    app.rich_markup_mode = None
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
 
 
 app = make_app()
