@@ -138,7 +138,7 @@ def _token_and_tag(cols: list[str], path: Path, lineno: int, token_column: int, 
         raise InputError(
             f"line has {len(cols)} column(s); expected a token column {token_column} and a tag column {tag_column}",
             source=path, line=lineno,
-            hint="use one 'token<TAB>tag' per line and blank lines between sentences, or pass token_column/tag_column",
+            hint="write one 'token tag' (or 'token<TAB>tag') per line, the tag last, and a blank line between sentences",
         ) from None
     if len(cols) < 2:
         raise InputError(

@@ -79,7 +79,9 @@ class GivenTranslator:
             if key_column not in row or target_column not in row:
                 raise InputError(
                     f"row has no {key_column!r} or {target_column!r} column (columns: {', '.join(sorted(row))})",
-                    source=path, line=line, hint="name the columns with source_column/id_column/target_column")
+                    source=path, line=line,
+                    hint=f"the file needs a {key_column!r} column (the lookup key) and a {target_column!r} column "
+                         f"(the translation): rename its columns")
             lang = next((str(row[c]) for c in _LANG_COLUMNS if row.get(c) not in (None, "")), None)
             table = self._by_lang.setdefault(lang, {})
             k, v = str(row[key_column]), row[target_column]
