@@ -208,6 +208,10 @@ class Events(Builder):
             raise ConfigError(f"events: validation must be strict or lenient, not {o.validation!r}")
         if o.budget_unit not in ("triggers", "entities", "arguments"):
             raise ConfigError(f"events: budget_unit must be triggers, entities or arguments, not {o.budget_unit!r}")
+        if o.budget < 0:
+            raise ConfigError(f"events: budget must be >= 0 annotations (0 keeps every record), not {o.budget}")
+        if o.segment_size < 0:
+            raise ConfigError(f"events: segment_size must be >= 0 sentences (0 = no segments), not {o.segment_size}")
 
     def _record_inputs(self, ctx: BuildContext) -> None:
         o = self.options
@@ -534,8 +538,16 @@ def _sorted_facts(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validated(rec: EventRecord, schema: Any, policy: str) -> Reject | None:
-    """``None`` when the record is kept (lenient: with its violations flagged), else its reject."""
+    """``None`` when the record is kept (lenient: with its violations flagged), else its reject.
+
+    Types and roles outside the schema are rejected under either policy: the output columns are
+    ClassLabels of the schema, so such a record cannot be written (lenient only flags the rest).
+    """
     violations = validate_record(rec, schema)
+    unknown = [v for v in violations if v.code.startswith("unknown-")]
+    if unknown:
+        return Reject(rec.id, "unknown-type", "; ".join(v.detail for v in unknown) + " (use the MEE schema's "
+                      "types and roles)", record_to_raw(rec))
     if apply_policy(rec, violations, policy):
         return None
     return Reject(rec.id, "schema-violation", "; ".join(v.detail for v in violations), record_to_raw(rec))

@@ -45,11 +45,13 @@ Ray: in a fresh process, a new local instance with ``num_cpus=2, include_dashboa
 2-worker local build is compared too). If the Ray executor is not available the script says why
 and reports ``ray_identical no``.
 
-Defaults (``--n 16000 --rss-n 2000 --repeats 3``): about 7 minutes on a quiet 2-core machine
-(~3 ms of CPU per sentence per worker, ~5 s start-up per process); on a loaded one much more.
+Defaults (``--n 32000 --rss-n 2000 --repeats 3``): about 14 minutes on a quiet 2-core machine
+(~3 ms of CPU per sentence per worker, 6-11 s of start-up and assembly per build). Measured
+2026-12-04 on this machine: with 16,000 sentences 1.65 (start-up is ~6 s of a 26 s build), with
+32,000 1.83; so the default is 32,000.
 Smoke run: ``--n 300 --rss-n 100 --repeats 1 --shard-size 50``.
 
-    HF_HUB_OFFLINE=1 python scripts/bench_scale.py [--n 16000] [--rss-n 2000] [--repeats 3]
+    HF_HUB_OFFLINE=1 python scripts/bench_scale.py [--n 32000] [--rss-n 2000] [--repeats 3]
         [--batch-size 32] [--shard-size 500] [--method markers] [--no-ray] [--keep] [-v]
 
 Output: first line the setting (model, sentences, batch size, shard size, threads per worker,
@@ -309,7 +311,7 @@ def ray_unavailable() -> str | None:
 # ---------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=16000, help="sentences for the rows/s measurements")
+    ap.add_argument("--n", type=int, default=32000, help="sentences for the rows/s measurements")
     ap.add_argument("--rss-n", type=int, default=2000, help="N of the memory measurement (runs N and 10N)")
     ap.add_argument("--repeats", type=int, default=3, help="builds per worker setting (median reported)")
     ap.add_argument("--ray-repeats", type=int, default=1, help="Ray builds (median reported)")

@@ -138,6 +138,23 @@ def test_missing_given_translation_is_a_recorded_reject(tmp_path, pairs):
 def test_bad_options_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="strict or lenient"):
         build(make(validation="lax"), tmp_path)
+    with pytest.raises(ConfigError, match="budget must be >= 0"):
+        build(make(budget=-3), tmp_path)
+
+
+def test_unknown_event_type_is_a_reject_under_either_policy(tmp_path, pairs):
+    raw = [record_to_raw(r) for r in pairs[0][:3]]
+    first_trigger = next(iter(raw[1]["triggers"]))
+    raw[1]["triggers"][first_trigger]["type"] = "Alien_Landing"
+    src = tmp_path / "mee.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in raw) + "\n")
+    tr = tmp_path / "tr.jsonl"
+    tr.write_text("\n".join(json.dumps({"id": g.id, "translation": " ".join(g.tokens)}) for g in pairs[1][:3]) + "\n")
+    for policy in ("lenient", "strict"):
+        result = build(make(source_path=str(src), translations_path=str(tr), validation=policy), tmp_path / policy)
+        assert result.counts["events"]["test"] == {"in": 3, "out": 2, "rejected": 1}
+        rejects = [r for r in pq.read_table(result.path / "rejects.parquet").to_pylist() if r["config"] == "events"]
+        assert [r["reason"] for r in rejects] == ["unknown-type"] and "Alien_Landing" in rejects[0]["detail"]
 
 
 SYNTHETIC_TYPES = {"PER": "PERSON", "ORG": "ORGANIZATION", "LOC": "GEO"}
