@@ -1,4 +1,5 @@
-"""Every sharded builder writes the same bytes with 1 worker, 2 worker processes and 2 Ray actors.
+"""Every sharded builder writes the same bytes with 1 worker, 2 worker processes and 2 Ray actors
+(translate-train, europarl-ner, maltese, ner-invariance, events).
 
 Small options keep each build to seconds: several shards per split, so the executors really cut
 and reassemble. The caches are private to each build (``DSBUILD_CACHE``, the translation cache),
@@ -37,13 +38,18 @@ def ray_instance() -> Iterator[Any]:
 
 
 def three_builds(name: str, options: Callable[[Path], dict[str, Any]], tmp: Path, monkeypatch: pytest.MonkeyPatch,
-                 shard_size: int) -> list[Path]:
-    """The same build with 1 local worker, 2 local workers and 2 Ray actors, each with fresh caches."""
+                 shard_size: int, **attributes: Any) -> list[Path]:
+    """The same build with 1 local worker, 2 local workers and 2 Ray actors, each with fresh caches.
+
+    ``attributes`` are set on the builder instance (they travel to the workers with it).
+    """
     cls = builders.get(name)
     out = []
     for run, kwargs in (("w1", {}), ("w2", {"workers": 2}), ("ray", {"executor": "ray", "workers": 2})):
         monkeypatch.setenv("DSBUILD_CACHE", str(tmp / run / "cache"))
         builder = cls(resolve_options(cls.Options, options(tmp / run)))
+        for key, value in attributes.items():
+            setattr(builder, key, value)
         out.append(build(builder, tmp / run / "out", shard_size=shard_size, progress=False, **kwargs).path)
     return out
 
@@ -73,3 +79,18 @@ def test_europarl_ner(ray_instance: Any, tmp_path: Path, monkeypatch: pytest.Mon
 
     paths = three_builds("europarl-ner", options, tmp_path, monkeypatch, shard_size=25)
     assert_identical(paths)
+
+
+def test_maltese(ray_instance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = {"pipelines": ["raw", "transliterate_arabic", "transliterate_arabic_translate_en"]}
+    assert_identical(three_builds("maltese", lambda run: options, tmp_path, monkeypatch, shard_size=97))
+
+
+def test_ner_invariance(ray_instance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_identical(three_builds("ner-invariance", lambda run: {"max_examples": 60}, tmp_path, monkeypatch,
+                                  shard_size=13))
+
+
+def test_events(ray_instance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # blocks of 5 records: the 24 shipped records make 5 blocks, so shard size 2 gives 3 shards
+    assert_identical(three_builds("events", lambda run: {}, tmp_path, monkeypatch, shard_size=2, block_records=5))
