@@ -25,8 +25,10 @@ def card(
     from dsbuild.cards import render_card, write_card  # imported here: datasets is slow to import
 
     if check:
+        from dsbuild.io.conll import read_utf8_text  # a README.md that is not UTF-8: one line, not a traceback
+
         current = dataset_dir / "README.md"
-        if not current.is_file() or current.read_text(encoding="utf-8") != render_card(dataset_dir):
+        if not current.is_file() or read_utf8_text(current) != render_card(dataset_dir):
             raise fail(f"{current} is out of date; run `dsbuild card {dataset_dir}`", EXIT_PROBLEMS)
         typer.echo(f"{current} is up to date")
         return

@@ -48,7 +48,14 @@ def target_example(source: Example, target: str | Sequence[str] | Example, token
     if isinstance(target, str):
         tokens = tokenizer.tokenize(target) if tokenizer is not None else tokenize(target)
         return Example(id=source.id, text=target, tokens=tokens)
-    words = [str(w) for w in target]
+    words = list(target) if isinstance(target, Sequence) else None
+    bad = None if words is None else next((i for i, w in enumerate(words) if not isinstance(w, str)), None)
+    if words is None or bad is not None:
+        from dsbuild.spans import ArgumentTypeError
+
+        got = type(target).__name__ if words is None else f"token {bad} is {words[bad]!r} ({type(words[bad]).__name__})"
+        raise ArgumentTypeError(f"target of {source.id!r}: expected a text (str), a list of token strings or an "
+                                f"Example; {got}")
     return Example.from_words(source.id, words) if words else Example(id=source.id, text="", tokens=[])
 
 
