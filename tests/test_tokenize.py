@@ -57,3 +57,13 @@ def test_offsets_property(text):
             continue
         for t in tokens:
             assert text[t.start : t.end] == t.text and t.text.strip()
+
+
+def test_moses_keeps_zero_width_non_joiner_inside_its_word():
+    from dsbuild.tokenize.moses import MosesTokenizer
+
+    text = "من می\u200cخواهم بروم ."
+    tok = MosesTokenizer("fa")
+    assert [t.text for t in tok.tokenize(text)] == ["من", "می\u200cخواهم", "بروم", "."]
+    assert tok.tokenize_words(text) == ["من", "می\u200cخواهم", "بروم", "."]
+    assert all(text[t.start:t.end] == t.text for t in tok.tokenize(text))

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsbuild.align.checks import WORD_FORMAT_CHARACTERS, describe_characters, disallowed_characters
+from dsbuild.align.checks import describe_characters, disallowed_characters
+from dsbuild.tokenize.base import join_format_tokens
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.project import reasons as R
 from dsbuild.project.base import Projection, Unprojected
@@ -105,23 +106,6 @@ def check_targets(targets: object, argument: str = "targets") -> None:
         if bad is not None:
             raise ArgumentTypeError(f"{argument}[{i}][{bad}] is {describe_value(tgt[bad])}; a token "
                                     "list must hold strings", hint="give every target token as a string")
-
-
-def join_format_tokens(text: str, tokens: list[Token]) -> list[Token]:
-    """``tokens`` with every token made only of word-internal format characters (a ZWNJ the Moses
-    tokenizer split off ``می‌خواهم``) joined to the tokens it touches: it is part of the word."""
-    if not any(ch in WORD_FORMAT_CHARACTERS for t in tokens for ch in t.text):
-        return tokens
-    out: list[Token] = []
-    glue = False  # the previous token was format characters only: join the next touching token to it
-    for tok in tokens:
-        only_format = all(ch in WORD_FORMAT_CHARACTERS for ch in tok.text)
-        if out and out[-1].end == tok.start and (only_format or glue):
-            tok = Token(text[out[-1].start:tok.end], out[-1].start, tok.end)
-            out.pop()
-        out.append(tok)
-        glue = only_format
-    return out
 
 
 def _control_detail(side: str, codes: list[str]) -> str:

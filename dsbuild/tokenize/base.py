@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from dsbuild.align.checks import WORD_FORMAT_CHARACTERS
 from dsbuild.errors import InputError
 from dsbuild.spans import Example, Token
 
@@ -55,3 +56,35 @@ def locate_tokens(text: str, pieces: Sequence[str], *, tokenizer: str) -> list[T
         tokens.append(Token(piece, start, start + len(piece)))
         pos = start + len(piece)
     return tokens
+
+
+def join_format_tokens(text: str, tokens: list[Token]) -> list[Token]:
+    """``tokens`` with every token made only of word-internal format characters (a ZWNJ that Moses
+    splits off ``می‌خواهم``) joined to the tokens it touches: it is part of the word."""
+    if not any(ch in WORD_FORMAT_CHARACTERS for t in tokens for ch in t.text):
+        return tokens
+    out: list[Token] = []
+    glue = False  # the previous token was format characters only: join the next touching token to it
+    for tok in tokens:
+        only_format = all(ch in WORD_FORMAT_CHARACTERS for ch in tok.text)
+        if out and out[-1].end == tok.start and (only_format or glue):
+            tok = Token(text[out[-1].start:tok.end], out[-1].start, tok.end)
+            out.pop()
+        out.append(tok)
+        glue = only_format
+    return out
+
+
+def join_format_words(words: list[str]) -> list[str]:
+    """:func:`join_format_tokens` without offsets: a piece made only of word-internal format
+    characters is joined to the pieces on both sides (a tokenizer only splits it off a word)."""
+    out: list[str] = []
+    glue = False
+    for word in words:
+        only_format = bool(word) and all(ch in WORD_FORMAT_CHARACTERS for ch in word)
+        if out and (only_format or glue):
+            out[-1] += word
+        else:
+            out.append(word)
+        glue = only_format
+    return out

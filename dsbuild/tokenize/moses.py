@@ -7,7 +7,7 @@ from typing import Any
 from dsbuild._optional import require
 from dsbuild.registry import tokenizers
 from dsbuild.spans import Token
-from dsbuild.tokenize.base import locate_tokens
+from dsbuild.tokenize.base import join_format_tokens, join_format_words, locate_tokens
 
 
 @tokenizers.register("moses")
@@ -28,11 +28,13 @@ class MosesTokenizer:
 
     def tokenize(self, text: str) -> list[Token]:
         pieces = self._moses.tokenize(text, escape=False, aggressive_dash_splits=self.aggressive_dash_splits)
-        return locate_tokens(text, pieces, tokenizer="moses")
+        # Moses splits a ZWNJ/ZWJ off its word (``می‌خواهم``): it is part of the word's spelling
+        return join_format_tokens(text, locate_tokens(text, pieces, tokenizer="moses"))
 
     def tokenize_words(self, text: str) -> list[str]:
         """Token strings only (faster; for training text where offsets are not needed)."""
-        return self._moses.tokenize(text, escape=False, aggressive_dash_splits=self.aggressive_dash_splits)
+        return join_format_words(self._moses.tokenize(text, escape=False,
+                                                      aggressive_dash_splits=self.aggressive_dash_splits))
 
     def describe(self) -> dict[str, Any]:
         sacremoses = require("sacremoses", extra="tokenizers", purpose="the moses tokenizer")
