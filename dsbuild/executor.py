@@ -177,12 +177,32 @@ def _staging(builder: Builder, out_dir: Path, shard_size: int, resume: bool) -> 
 
 def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor, *, shard_rows: int,
                   shard_size: int, progress: bool, allow_empty: bool) -> BuildResult:
+    """The build proper, under the lock: prepare, shards, assembly, finish, outputs, publish."""
     ctx = BuildContext(work_dir=staging / "_work")
     ctx.work_dir.mkdir(exist_ok=True)
     started = time.time()
     with ctx.timer("prepare"):
         builder.prepare(ctx)
     configs = builder.configs()
+    shard_counts = _run_shards(builder, configs, staging, runner, ctx, shard_size, progress)
+    counts, split_files = _assemble(builder, configs, staging, shard_counts, ctx, shard_rows)
+    if not allow_empty:
+        _refuse_empty(builder, counts, staging)
+    with ctx.timer("finish"):
+        builder.finish(ctx)
+    provenance = _provenance(builder, ctx, configs, counts, split_files, config_hash(builder.options), started)
+    provenance["execution"] = {**runner.describe(), "shard_size": shard_size if builder.sharded else None,
+                               "shards": sum(shard_counts.values())}
+    _write_outputs(staging, ctx, provenance)
+    _publish(staging, final)
+    log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
+             provenance["totals"]["out"], provenance["totals"]["rejected"])
+    return BuildResult(final, counts, provenance)
+
+
+def _run_shards(builder: Builder, configs: list[ConfigSpec], staging: Path, runner: Executor, ctx: BuildContext,
+                shard_size: int, progress: bool) -> dict[tuple[str, str], int]:
+    """Run every unfinished shard (sharded builders on the executor, small ones here); shards per split."""
     bar = BuildProgress(builder.name, _total(builder, configs), enabled=progress)
     shard_counts: dict[tuple[str, str], int] = {}
     try:
@@ -197,29 +217,21 @@ def _build_locked(builder: Builder, final: Path, staging: Path, runner: Executor
                     shard_counts[(config.name, split)] = 1
     finally:
         bar.close()
-    counts, split_files = _assemble(builder, configs, staging, shard_counts, ctx, shard_rows)
-    if not allow_empty:
-        _refuse_empty(builder, counts, staging)
-    with ctx.timer("finish"):
-        builder.finish(ctx)
-    if ctx.quality:
-        _atomic_write_text(staging / "quality.json", json.dumps(ctx.quality, indent=2, sort_keys=True) + "\n")
-    provenance = _provenance(builder, ctx, configs, counts, split_files, config_hash(builder.options), started)
-    provenance["execution"] = {**runner.describe(), "shard_size": shard_size if builder.sharded else None,
-                               "shards": sum(shard_counts.values())}
-    _atomic_write_text(staging / "provenance.json", json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
+    return shard_counts
 
+
+def _write_outputs(staging: Path, ctx: BuildContext, provenance: dict[str, Any]) -> None:
+    """quality.json, provenance.json and the card; then the scratch folders go."""
     from dsbuild.cards import render_card  # late import: cards import executor helpers
 
+    if ctx.quality:
+        _atomic_write_text(staging / "quality.json", json.dumps(ctx.quality, indent=2, sort_keys=True) + "\n")
+    _atomic_write_text(staging / "provenance.json", json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
     card = render_card(staging)
     _atomic_write_text(staging / "README.md", card)
     _warn_about_card_metadata(card)
-    for scratch in ("_shards", "_markers", "_rejects", "_work"):
+    for scratch in ("_shards", "_work"):
         shutil.rmtree(staging / scratch, ignore_errors=True)
-    _publish(staging, final)
-    log.info("wrote %s: %d inputs = %d rows kept + %d rejected", final, provenance["totals"]["in"],
-             provenance["totals"]["out"], provenance["totals"]["rejected"])
-    return BuildResult(final, counts, provenance)
 
 
 def _refuse_empty(builder: Builder, counts: dict[str, dict[str, dict[str, int]]], staging: Path) -> None:
