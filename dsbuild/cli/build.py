@@ -25,23 +25,23 @@ def build(
         help="Set one builder option (repeatable); values are YAML (3, true, de; a list as a,b). "
              "Overrides --config. See `dsbuild info NAME` for the options.")] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="YAML (.yaml/.yml) or TOML (.toml) file mapping option names to values.")] = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="Output root; the dataset goes to OUT/NAME/VERSION.")] = "out",
+        "--config", "-c", metavar="FILE", help="YAML (.yaml/.yml) or TOML (.toml) file mapping option names to values.")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", help="Output root; the dataset goes to OUT/NAME/VERSION.")] = "out",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace OUT/NAME/VERSION if it exists (otherwise an existing version is an error).")] = False,
     fresh: Annotated[bool, typer.Option(
         "--fresh", help="Remove unfinished earlier builds of this version (any options) and rebuild all.")] = False,
     executor: Annotated[str, typer.Option(
-        "--executor", "-e", help="Where shards run: local (worker processes here) or ray (a Ray cluster).")] = "local",
+        "--executor", "-e", metavar="NAME", help="Where shards run: local (worker processes here) or ray (a Ray cluster).")] = "local",
     workers: Annotated[int, typer.Option(
-        "--workers", "-w", help="Worker processes (local) or actors (ray); each loads its models once.")] = 1,
+        "--workers", "-w", metavar="N", help="Worker processes (local) or actors (ray); each loads its models once.")] = 1,
     devices: Annotated[str | None, typer.Option(
         "--devices", metavar="DEV,DEV", help="One device per worker, e.g. cuda:0,cuda:1 (default: the "
                                              "builder's own choice).")] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", help="torch/BLAS threads per worker (default: cores / workers).")] = None,
+        "--threads", metavar="N", help="torch/BLAS threads per worker (default: cores / workers).")] = None,
     shard_size: Annotated[int, typer.Option(
-        "--shard-size", help="Input examples per shard: the unit of parallel work and of resume.")] = DEFAULT_SHARD_SIZE,
+        "--shard-size", metavar="N", help="Input examples per shard: the unit of parallel work and of resume.")] = DEFAULT_SHARD_SIZE,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", metavar="ADDR", help="With --executor ray: the cluster to join (host:port or "
                                               "ray://host:10001; default: RAY_ADDRESS, else a local instance).")] = None,
