@@ -391,7 +391,7 @@ def test_help_fits_the_terminal_without_bool_placeholders(columns: int, monkeypa
 def test_flags_show_no_placeholder_but_valued_options_do(monkeypatch: Any, capsys: Any) -> None:
     text = help_text(["build"], 100, monkeypatch, capsys)
     assert re.search(r"^\s+--overwrite\s+Replace", text, re.M), text
-    assert re.search(r"^\s+-w, --workers <int>\s+Worker", text, re.M), text
+    assert re.search(r"^\s+-w, --workers N\s+Worker", text, re.M), text
     assert max(len(ln) for ln in text.splitlines()) > 90  # the width of the terminal is used
     validate = help_text(["validate"], 100, monkeypatch, capsys)
     assert "every Parquet file against the features in provenance.json," in validate.replace("\n  ", " ")
