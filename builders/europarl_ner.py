@@ -305,15 +305,22 @@ class EuroparlNer(Builder):
 
         return self.cached("projector", make)
 
-    def align_all(self) -> tuple[list[Any], list[Any]]:
-        """Align every sentence pair at once (for scripts comparing projection rules on one alignment)."""
+    def prepare_pairs(self, pairs: list[tuple[Example, Example]]) -> list[Any]:
+        """Source examples and target gold tokens as the projector's prepared pairs (bad pairs marked)."""
         from dsbuild.project.inputs import prepare_pairs
 
-        pairs = list(zip(self._read_side(self.options.source_lang), self._read_side(self.options.target_lang)))
-        projector = self.projector()
-        prepared = prepare_pairs([s for s, _ in pairs], [g.words for _, g in pairs], max_tokens=projector.max_tokens)
+        return prepare_pairs([s for s, _ in pairs], [g.words for _, g in pairs], max_tokens=self.projector().max_tokens)
+
+    def align_all(self) -> tuple[list[Any], list[Any]]:
+        """Align every sentence pair at once: the corpus alignment every shard reads its links from
+        (``alignment_scope=corpus``), also used by scripts comparing projection rules on one alignment.
+
+        Returns the prepared pairs and one link view per valid pair, in order.
+        """
+        prepared = self.prepare_pairs(list(zip(self._read_side(self.options.source_lang),
+                                               self._read_side(self.options.target_lang))))
         valid = [p for p in prepared if p.reject is None]
-        return prepared, projector.align([p.src_words for p in valid], [p.tgt_words for p in valid])
+        return prepared, self.projector().align([p.src_words for p in valid], [p.tgt_words for p in valid])
 
     def finish(self, ctx: BuildContext) -> None:
         """The projection score and counts, from the counts summed over shards."""
@@ -370,11 +377,10 @@ class AlignAndProject(Step):
 
     def run(self, items: list[tuple[Example, Example]], ctx: BuildContext) -> list[tuple[Any, Example]]:
         from dsbuild.project.base import ProjectionReport
-        from dsbuild.project.inputs import prepare_pairs
 
         o = self.builder.options
         projector = self.builder.projector()
-        prepared = prepare_pairs([s for s, _ in items], [g.words for _, g in items], max_tokens=projector.max_tokens)
+        prepared = self.builder.prepare_pairs(items)
         valid = [p for p in prepared if p.reject is None]
         with ctx.timer("align"):
             if o.alignment_scope == "corpus":
@@ -394,21 +400,11 @@ class AlignAndProject(Step):
         that gets here, under a lock; the others read it from the alignment cache)."""
         from filelock import FileLock
 
-        from dsbuild.project.inputs import prepare_pairs
-
         builder = self.builder
-        projector = builder.projector()
-
-        def corpus() -> tuple[list[Any], dict[str, int]]:
-            pairs = list(zip(builder._read_side(builder.options.source_lang), builder._read_side(builder.options.target_lang)))
-            prepared = prepare_pairs([s for s, _ in pairs], [g.words for _, g in pairs], max_tokens=projector.max_tokens)
-            ok = [p for p in prepared if p.reject is None]
-            return ok, {p.source.id: i for i, p in enumerate(ok)}
-
-        everything, position = builder.cached("corpus-pairs", corpus)
         with FileLock(str(ctx.work_dir / "corpus-alignment.lock")):
-            views = builder.cached("corpus-views", lambda: projector.align([p.src_words for p in everything],
-                                                                           [p.tgt_words for p in everything]))
+            prepared, views = builder.cached("corpus-alignment", builder.align_all)
+        position = builder.cached("corpus-positions", lambda: {
+            p.source.id: i for i, p in enumerate(p for p in prepared if p.reject is None)})
         return [views[position[p.source.id]] for p in valid]
 
 

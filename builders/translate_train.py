@@ -537,9 +537,13 @@ class Item:
 
 def _reject(ctx: BuildContext, ex: Example, reason: str, detail: str, example: dict[str, Any] | None = None) -> Reject:
     """A reject, counted by reason for the card."""
+    _count_reason(ctx, reason)
+    return Reject(ex.id, reason, detail, example if example is not None else ex.to_dict())
+
+
+def _count_reason(ctx: BuildContext, reason: str) -> None:
     reasons = ctx.facts.setdefault("reject_reasons", {})
     reasons[reason] = reasons.get(reason, 0) + 1
-    return Reject(ex.id, reason, detail, example if example is not None else ex.to_dict())
 
 
 class CheckSource(Step):
@@ -647,7 +651,7 @@ class ToRow(Step):
         f = ctx.facts
         for r in out:
             if isinstance(r, Reject):
-                f.setdefault("reject_reasons", {})[r.reason] = f.get("reject_reasons", {}).get(r.reason, 0) + 1
+                _count_reason(ctx, r.reason)
             else:
                 f["kept"] = f.get("kept", 0) + 1
                 f["projected_spans_kept"] = f.get("projected_spans_kept", 0) + len(r["spans"])

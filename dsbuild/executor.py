@@ -34,6 +34,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -54,8 +55,8 @@ from dsbuild.execution.base import Executor, make_executor
 from dsbuild.execution.lock import BuildLock
 from dsbuild.execution.progress import BuildProgress
 from dsbuild.pipeline import keep_first, merge_facts
-from dsbuild.execution.shards import (REJECT_SCHEMA, AccountingError, ShardTask, is_done, read_stats, shard_root,
-                                      write_input, write_shard)
+from dsbuild.execution.shards import (CONTEXT_PARTS, REJECT_SCHEMA, AccountingError, ShardTask, atomic_write_bytes,
+                                      is_done, read_stats, shard_root, write_input, write_shard)
 
 log = logging.getLogger(__name__)
 
@@ -322,35 +323,23 @@ def _assemble(builder: Builder, configs: list[ConfigSpec], staging: Path, shard_
     """Join the shards in order: Parquet files, the rejects table, counts and facts."""
     counts: dict[str, dict[str, dict[str, int]]] = {}
     split_files: dict[str, dict[str, list[str]]] = {}
-    tmp_rejects = staging / ".rejects.parquet.tmp"
-    with pq.ParquetWriter(tmp_rejects, REJECT_SCHEMA) as rejects_out:
-        pending: list[pa.Table] = []
-        for config in configs:
-            for split in config.splits:
-                n_shards = shard_counts.get((config.name, split), 0)
-                stats = [read_stats(staging, config.name, split, i) for i in range(n_shards)]
-                counts.setdefault(config.name, {})[split] = {
-                    k: sum(s["counts"][k] for s in stats) for k in ("in", "out", "rejected")}
-                split_facts = _merge_stats(ctx, stats, sharded=builder.sharded)
-                ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = split_facts
-                _check_unique_ids(builder, config, split, staging, n_shards)
-                split_files.setdefault(config.name, {})[split] = _write_split(staging, config, split, n_shards, shard_rows)
-                for i in range(n_shards):
-                    pending.append(pq.read_table(shard_root(staging, config.name, split) / f"{i:05d}" / "rejects.parquet"))
-                    pending = _flush_rejects(rejects_out, pending, final=False)
-        _flush_rejects(rejects_out, pending, final=True)
-    os.replace(tmp_rejects, staging / "rejects.parquet")
+    # one rejects file, in row groups of a fixed size, so it does not depend on the shard size
+    rejects_out = _RowGroupWriter(staging, ["rejects.parquet"], REJECT_SCHEMA, rows_per_file=sys.maxsize,
+                                  group_rows=_REJECT_ROW_GROUP)
+    for config in configs:
+        for split in config.splits:
+            n_shards = shard_counts.get((config.name, split), 0)
+            stats = [read_stats(staging, config.name, split, i) for i in range(n_shards)]
+            counts.setdefault(config.name, {})[split] = {
+                k: sum(s["counts"][k] for s in stats) for k in ("in", "out", "rejected")}
+            split_facts = _merge_stats(ctx, stats, sharded=builder.sharded)
+            ctx.facts.setdefault("split_facts", {}).setdefault(config.name, {})[split] = split_facts
+            _check_unique_ids(builder, config, split, staging, n_shards)
+            split_files.setdefault(config.name, {})[split] = _write_split(staging, config, split, n_shards, shard_rows)
+            for i in range(n_shards):
+                rejects_out.add(pq.read_table(shard_root(staging, config.name, split) / f"{i:05d}" / "rejects.parquet"))
+    rejects_out.close()
     return counts, split_files
-
-
-def _flush_rejects(writer: pq.ParquetWriter, pending: list[pa.Table], *, final: bool) -> list[pa.Table]:
-    """Write rejects in row groups of a fixed size, so the file does not depend on the shard size."""
-    table = pa.concat_tables(pending) if pending else REJECT_SCHEMA.empty_table()
-    while table.num_rows >= _REJECT_ROW_GROUP or (final and table.num_rows):
-        chunk = table.slice(0, _REJECT_ROW_GROUP)
-        writer.write_table(chunk.combine_chunks(), row_group_size=_REJECT_ROW_GROUP)
-        table = table.slice(chunk.num_rows)
-    return [table] if table.num_rows else []
 
 
 def _check_unique_ids(builder: Builder, config: ConfigSpec, split: str, staging: Path, n_shards: int) -> None:
@@ -415,10 +404,12 @@ ROW_GROUP_ROWS = 1000
 
 
 class _RowGroupWriter:
-    """Writes rows into ``names`` in turn, ``rows_per_file`` each, in row groups of ROW_GROUP_ROWS."""
+    """Writes rows into ``names`` in turn, ``rows_per_file`` each, in row groups of ``group_rows``."""
 
-    def __init__(self, staging: Path, names: list[str], schema: pa.Schema, rows_per_file: int) -> None:
+    def __init__(self, staging: Path, names: list[str], schema: pa.Schema, rows_per_file: int,
+                 group_rows: int = ROW_GROUP_ROWS) -> None:
         self.staging, self.names, self.schema, self.rows_per_file = staging, names, schema, rows_per_file
+        self.group_rows = group_rows
         self.pending: list[pa.Table] = []
         self.buffered = 0
         self.file_index = 0
@@ -440,7 +431,7 @@ class _RowGroupWriter:
         self._finish_file()
 
     def _next_group_size(self) -> int:
-        return min(ROW_GROUP_ROWS, self.rows_per_file - self.file_rows)
+        return min(self.group_rows, self.rows_per_file - self.file_rows)
 
     def _write_group(self, n: int) -> None:
         table = pa.concat_tables(self.pending)
@@ -486,12 +477,9 @@ def _merge_stats(ctx: BuildContext, stats: list[dict[str, Any]], *, sharded: boo
     return split_facts
 
 
-_CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts")
-
-
 def _restore_context(ctx: BuildContext, snap: dict[str, Any]) -> None:
     """Merge a shard's snapshot into ``ctx``; values recorded in this run (e.g. by prepare) win."""
-    for part in _CONTEXT_PARTS:
+    for part in CONTEXT_PARTS:
         target = getattr(ctx, part)
         for key, value in (snap.get(part) or {}).items():
             target.setdefault(key, value)
@@ -552,7 +540,4 @@ def _git_commit() -> str | None:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -23,8 +23,7 @@ from typing import Any
 
 from dsbuild.builder import Builder, WorkerInfo
 from dsbuild.errors import DsbuildError
-from dsbuild.execution.base import Executor, OnDone, OnStep, drain
-from dsbuild.execution.base import limit_threads as _limit_threads
+from dsbuild.execution.base import Executor, OnDone, OnStep, drain, limit_threads
 from dsbuild.execution.shards import ShardError, ShardTask, ShardWorker
 from dsbuild.registry import executors
 
@@ -48,7 +47,7 @@ class LocalExecutor(Executor):
                     on_step: OnStep | None) -> None:
         device = self.device_for(0)
         if self.threads:
-            _limit_threads(self.threads)
+            limit_threads(self.threads)
         worker = ShardWorker(builder, staging, WorkerInfo(0, device, 1), on_step=on_step)
         for task in tasks:
             on_done(task, unwrap(run_guarded(worker, task), task))
@@ -99,7 +98,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(payload: bytes, staging: str, slots: Any, devices: list[str], workers: int, threads: int,
                  steps: Any) -> None:
     index = slots.get()
-    _limit_threads(threads)
+    limit_threads(threads)
     builder = pickle.loads(payload)
     device = devices[index] if devices else None
     on_step = (lambda task, name, n: steps.put((task, name, n))) if steps is not None else None

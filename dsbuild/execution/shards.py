@@ -20,7 +20,8 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ REJECT_SCHEMA = pa.schema([
     ("config", pa.string()), ("split", pa.string()), ("id", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("example", pa.string()),
 ])
-_CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts", "settings")
+#: what a shard records into its context (and a resumed build restores)
+CONTEXT_PARTS = ("inputs", "models", "seeds", "quality", "facts", "settings")
 
 
 class AccountingError(DsbuildError):
@@ -211,32 +213,32 @@ def rows_to_table(rows: list[dict[str, Any]], config: ConfigSpec, split: str, bu
 
 def context_snapshot(ctx: BuildContext) -> dict[str, Any]:
     """What a builder recorded (inputs, models, seeds, quality, facts), JSON-safe."""
-    snap = {part: getattr(ctx, part) for part in _CONTEXT_PARTS}
+    snap = {part: getattr(ctx, part) for part in CONTEXT_PARTS}
     snap["facts"] = {k: v for k, v in ctx.facts.items() if k not in ("split_facts", "current")}
     return json.loads(json.dumps(snap, sort_keys=True, default=str))
 
 
 # ---------------------------------------------------------------------- atomic files
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a unique temporary file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_table(table: pa.Table, path: Path) -> None:
+@contextmanager
+def _temporary_beside(path: Path) -> Iterator[str]:
+    """A unique temporary file next to ``path``, renamed onto it when the block succeeds (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a unique temporary file and a rename."""
+    with _temporary_beside(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def atomic_write_table(table: pa.Table, path: Path) -> None:
+    with _temporary_beside(path) as tmp:
+        pq.write_table(table, tmp)
