@@ -139,3 +139,6 @@ tokenizers: Registry[Callable[..., Any]] = Registry("tokenizers", autoload=("dsb
 
 ALL_REGISTRIES = {r.kind: r for r in (builders, translators, aligners, projectors, tokenizers)}
 executors: Registry[Callable[..., Any]] = Registry("executors", autoload=("dsbuild.execution",))
+#: LLM backends (``openai``, ``transformers``, ``vllm``), shared by the llm-annotate builder and the
+#: LLM translator
+llms: Registry[Callable[..., Any]] = Registry("llms", autoload=("dsbuild.llm",))
