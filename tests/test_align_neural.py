@@ -129,7 +129,7 @@ def test_bpe_model_and_words_without_pieces(tiny_roberta_path):
     src, tgt = _pairs(10, seed=3)
     out = a.align(src + [["the", "\u200b", "house"]], tgt + [["la", "casa"]])
     assert len(out) == 11
-    assert a.stats["unk_words"] >= 0
+    assert a.stats["unk_words"] == 0  # byte-level BPE gives every word pieces, even U+200B (BERT: see below)
     [vecs] = a.embed_words([["the", "\u200b", "house"]])
     assert vecs.shape[0] == 3  # the zero-width word still has a vector
     d = a.describe()

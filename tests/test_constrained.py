@@ -77,7 +77,11 @@ def test_translate_test_mode_keeps_template_and_projects_every_span(projector):
             span = p.target.spans[j]
             assert span.label == p.source.spans[i].label
             # spans sit on target tokens and do not overlap
-            assert p.target.text[span.start : span.end] == " ".join(t.text for t in p.target.tokens[span.token_start : span.token_end]) or True
+            first, last = p.target.tokens[span.token_start], p.target.tokens[span.token_end - 1]
+            assert 0 <= span.token_start < span.token_end <= len(p.target.tokens)
+            assert (span.start, span.end) == (first.start, last.end)
+            assert p.target.text[span.start : span.end].startswith(first.text)
+            assert p.target.text[span.start : span.end].endswith(last.text)
         spans = sorted(p.target.spans, key=lambda s: s.token_start)
         assert all(a.token_end <= b.token_start for a, b in zip(spans, spans[1:]))
         p.target.validate()
@@ -107,9 +111,23 @@ def test_pruning_matches_unpruned_search_on_kept_slots(random_marian):
     full = ConstrainedProjector(model=model, tokenizer=tok, prune=False, rerank=False, nbest=1)
     a = pruned.project(SOURCES, TEMPLATES, src_lang="en", tgt_lang="xx")
     b = full.project(SOURCES, TEMPLATES, src_lang="en", tgt_lang="xx")
+    def placements(p):
+        return sorted((s.token_start, s.token_end, s.label) for s in p.target.spans)
+
+    lost = 0
     for pa, pb in zip(a, b):
-        # the unpruned search is exact over all slots, so it can only score higher or equal
-        assert pb.qc["score"] >= pa.qc["score"] - 1e-9
+        assert pa.qc["exact"] is True and pb.qc["exact"] is True
+        kept, total = map(int, pa.qc["open_slots"].split("/"))
+        if placements(pa) == placements(pb):
+            assert pa.qc["score"] == pytest.approx(pb.qc["score"], abs=1e-6)
+            continue
+        # the unpruned search is exact over all slots, so a different placement means pruning dropped the
+        # optimum's opening slot: only possible when slots were pruned, and it must score strictly lower
+        assert kept < total and pa.qc["score"] < pb.qc["score"] - 1e-6
+        lost += 1
+    # measured on this random-weight model: the loss-change filter keeps the optimum in 2 of 3 sentences
+    # (a trained model's loss change is informative; a random one's is not)
+    assert lost <= 1
 
 
 def test_per_span_fallback_when_joint_budget_runs_out(random_marian):

@@ -107,11 +107,15 @@ def test_heuristic_bound_is_valid_and_not_better_than_exact(setup, exact_results
     scorer, open_ids, close_ids, problems = setup
     exact = exact_results
     fast = MarkerSearch(scorer, open_ids, close_ids, nbest=5, max_expansions=10**6, heuristic=True).run(problems)
+    same_best = 0
     for problem, e, f in zip(problems, exact, fast):
         assert f.expansions <= e.expansions
-        if f.nbest:
-            assert f.nbest[0].score <= e.nbest[0].score + 1e-9
-            assert f.nbest[0].slots in set(valid_placements(problem))
+        assert e.nbest and f.nbest, "every case has valid placements; the heuristic search must return one"
+        assert f.nbest[0].score <= e.nbest[0].score + 1e-9
+        assert f.nbest[0].slots in set(valid_placements(problem))
+        same_best += f.nbest[0].slots == e.nbest[0].slots
+    # the bound trades exactness for speed, but on these short cases it must still find the optimum mostly
+    assert same_best >= len(problems) - 1
 
 
 def test_budget_exhaustion_reports_not_exact(setup):

@@ -19,8 +19,8 @@ def test_projection_build_end_to_end(europarl_projection):
     assert res.counts["en"]["test"]["out"] == res.counts["es"]["test"]["out"] == 200
     quality = json.loads((path / "quality.json").read_text())["projection"]
     micro = quality["micro"]
-    # the floor can fail: a broken aligner or projector lands far below it (copying strings: 0.29)
-    assert micro["f1"] >= 0.80, micro
+    # measured 0.876 on this small build (200 sentences); a floor a few points under it
+    assert micro["f1"] >= 0.85, micro
     c = quality["counts"]
     assert c["source_spans"] == c["projected"] + c["unprojected"]
     assert c["sentences"] == c["sentences_kept"] + c["sentences_rejected"] == 200
@@ -69,7 +69,7 @@ def test_reverse_direction_without_parallel_text_says_so(tmp_path):
                          parallel_src="none", max_sentences=80, rel_iterations=0.3)
     assert set(res.counts) == {"es-en", "es", "en"}
     quality = json.loads((res.path / "quality.json").read_text())["projection"]
-    assert quality["pair"] == "es-en" and quality["micro"]["f1"] > 0.5
+    assert quality["pair"] == "es-en" and quality["micro"]["f1"] >= 0.83  # measured 0.855
     card = (res.path / "README.md").read_text()
     assert "No parallel text was available for this language pair" in card
     assert json.loads((res.path / "provenance.json").read_text())["facts"]["projection"]["parallel"] is None

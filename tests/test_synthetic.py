@@ -94,8 +94,8 @@ def test_tiny_marian_translates_clean_and_marked(tiny_marian, synthetic_pairs, t
     clean, with_markers = out[: len(pairs)], out[len(pairs):]
     clean_exact = sum(h == p.target.text for h, p in zip(clean, pairs)) / len(pairs)
     marked_exact = sum(h == m[1] for h, m in zip(with_markers, marked)) / len(pairs)
-    assert clean_exact >= 0.85, clean_exact
-    assert marked_exact >= 0.8, marked_exact
+    assert clean_exact >= 0.95, clean_exact  # measured 1.0
+    assert marked_exact >= 0.95, marked_exact  # measured 1.0
     assert not any("[" in h or "]" in h for h in clean)
     assert tiny_marian_report["steps"] == S.DEFAULT_HPARAMS["steps"]
 

@@ -37,10 +37,10 @@ def test_translates_synthetic_pair(mt, synthetic_pairs):
     pairs = synthetic_pairs[:30]
     out = mt.translate([p.source.text for p in pairs], SRC_LANG, TGT_LANG)
     exact = sum(o == p.target.text for o, p in zip(out, pairs)) / len(pairs)
-    assert exact >= 0.85, exact
+    assert exact >= 0.95, exact  # measured 1.0
     marked = [p.marked() for p in pairs]
     out_m = mt.translate([m[0] for m in marked], SRC_LANG, TGT_LANG)
-    assert sum(o == m[1] for o, m in zip(out_m, marked)) / len(pairs) >= 0.8
+    assert sum(o == m[1] for o, m in zip(out_m, marked)) / len(pairs) >= 0.95  # measured 1.0
 
 
 def test_output_order_is_input_order_despite_length_sorting(mt, synthetic_pairs):
