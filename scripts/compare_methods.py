@@ -16,9 +16,21 @@ Two settings:
    ``alignment`` and ``constrained`` are scored on exact token offsets. (``markers`` makes its own
    translation, so it has no score here.)
 
-Rejected sentences count as predicting nothing (they cost recall), as in a real build.
+``tprojection`` (T-Projection: target n-grams + the alignment projector's spans as candidates, ranked
+by NMTScore) and ``ensemble`` (alignment + constrained + tprojection voting per span) run in both
+settings on the same model. The shared tiny model only saw whole sentences, so it scores bare
+phrases (what NMTScore needs) badly; ``tprojection*`` rows use the phrase-capable tiny models of
+``tests/plugins/tprojection.py`` (same synthetic sentences plus their entity pairs, en->qsy and
+qsy->en for both NMTScore directions; trained once, cached), scored on the given references only.
 
-Usage: python scripts/compare_methods.py [--n 300] [--beams 4]
+``--europarl``: also the shipped Europarl NER sample en->es (799 sentences, gold Spanish tokens and
+labels; eflomal with the shipped parallel text). No en->es MT model is available offline, so
+tprojection does not apply; ``ensemble`` there votes three rule variants of the alignment projector
+(default rules, min..max closure, no case rules) over the same cached links (eflomal runs once).
+
+No setting was tuned on these sentences: every method runs with its defaults.
+
+Usage: python scripts/compare_methods.py [--n 300] [--beams 4] [--europarl]
 """
 
 from __future__ import annotations
@@ -70,6 +82,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--extra-pairs", type=int, default=5000, help="clean training pairs given to eflomal")
     ap.add_argument("--model-dir", type=Path, default=None)
+    ap.add_argument("--europarl", action="store_true", help="also run alignment and ensemble on Europarl en->es")
+    ap.add_argument("--no-phrase-models", action="store_true", help="skip the tprojection* rows (they train two "
+                                                                      "tiny models on first use, about 2 min)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -118,14 +133,40 @@ def main() -> None:
 
     constrained = ConstrainedProjector(translator, batch_size=args.batch_size)
     markers = MarkerProjector(translator)
+    extra = synthetic.generate_pairs(args.extra_pairs, seed=0, id_prefix="train")
+    aligner_options = {"extra_src": [p.source.words for p in extra], "extra_tgt": [p.target.words for p in extra]}
+
+    def tprojection(tr: Any = translator, reverse: Any = None, candidates: Any = "auto") -> Any:
+        return projectors.get("tprojection")(tr, reverse_translator=reverse, candidate_projectors=candidates,
+                                             projector_options={"alignment": {"aligner_options": aligner_options}})
+
+    def ensemble() -> Any:
+        return projectors.get("ensemble")(translator=translator,
+                                          projector_options={"alignment": {"aligner_options": aligner_options}})
+
     setting = "translate-train"
     run("alignment", setting, lambda: alignment_projector().project(sources, translations, src_lang=src, tgt_lang=tgt), text_keys, gold_text)
     run("markers", setting, lambda: markers.project(sources, src_lang=src, tgt_lang=tgt), text_keys, gold_text)
     run("constrained", setting, lambda: constrained.project(sources, translations, src_lang=src, tgt_lang=tgt), text_keys, gold_text)
+    run("tprojection", setting, lambda: tprojection().project(sources, translations, src_lang=src, tgt_lang=tgt), text_keys, gold_text)
+    run("ensemble", setting, lambda: ensemble().project(sources, translations, src_lang=src, tgt_lang=tgt), text_keys, gold_text)
     refs = [p.target.with_spans([]) for p in pairs]
     setting = "given reference"
     run("alignment", setting, lambda: alignment_projector().project(sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
     run("constrained", setting, lambda: constrained.project(sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
+    run("tprojection", setting, lambda: tprojection().project(sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
+    run("ensemble", setting, lambda: ensemble().project(sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
+    if not args.no_phrase_models:
+        from tests.plugins.tprojection import cached_phrase_marian
+
+        fwd = bench.make_translator(cached_phrase_marian(reverse=False), args.beams, args.batch_size)
+        rev = bench.make_translator(cached_phrase_marian(reverse=True), args.beams, args.batch_size)
+        run("tprojection*", "given reference", lambda: tprojection(fwd, None, []).project(
+            sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
+        run("tprojection*", "given ref, 2 dir", lambda: tprojection(fwd, rev, []).project(
+            sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
+        run("tprojection*", "given ref, +align", lambda: tprojection(fwd, rev).project(
+            sources, refs, src_lang=src, tgt_lang=tgt), token_keys, gold_tok)
 
     n_spans = sum(len(s.spans) for s in sources)
     print(f"model: {model_dir}; {len(sources)} held-out sentences, {n_spans} spans; beams={args.beams}")
@@ -133,10 +174,55 @@ def main() -> None:
     print(f"{'method':<12} {'setting':<16} {'P':>6} {'R':>6} {'F1':>6} {'rejected':>9} {'time s':>7}")
     for name, setting, (p, r, f), rej, dt in rows:
         print(f"{name:<12} {setting:<16} {100 * p:6.1f} {100 * r:6.1f} {100 * f:6.1f} {rej:9d} {dt:7.1f}")
+    print("tprojection*: phrase-capable tiny models (en->qsy; '2 dir' adds qsy->en), n-gram candidates; "
+          "'+align' adds the alignment projector's spans")
     f1 = {(name, setting): f for name, setting, (_, _, f), _, _ in rows}
     c, m = f1.get(("constrained", "translate-train")), f1.get(("markers", "translate-train"))
     if c is not None and m is not None:
         print(f"constrained >= markers (translate-train F1): {'yes' if c >= m else 'no'} ({100 * c:.1f} vs {100 * m:.1f})")
+    if args.europarl:
+        europarl()
+
+
+def europarl() -> None:
+    """Alignment and an ensemble of alignment rule variants on the Europarl NER sample (en->es)."""
+    import tempfile
+
+    from builders.translate_train import DEFAULT_GIVEN, DEFAULT_SOURCE
+    from dsbuild.evaluate import span_prf
+    from dsbuild.io.conll import read_conll
+    from dsbuild.project import parallel_text
+    from dsbuild.registry import projectors
+
+    src = read_conll(DEFAULT_SOURCE, id_prefix="europarl-en")
+    gold = read_conll(DEFAULT_GIVEN["es"], id_prefix="europarl-en")
+    targets = [g.words for g in gold]
+    with tempfile.TemporaryDirectory() as cache:
+        aligner_options = {"seed": 1, **parallel_text("en", "es")}
+        common = {"aligner_options": aligner_options, "alignment_cache": cache}
+        out = []
+        t = time.perf_counter()
+        base = projectors.get("alignment")(**common).project(src, targets, src_lang="en", tgt_lang="es")
+        out.append(("alignment", base, time.perf_counter() - t))
+        members = [{"method": "alignment", "name": "default", **common},
+                   {"method": "alignment", "name": "closure", "split": "closure", "trim_case": False,
+                    "extend_case": False, "extend_name": False, **common},
+                   {"method": "alignment", "name": "no-case", "trim_case": False, "extend_case": False,
+                    "extend_name": False, **common}]
+        t = time.perf_counter()
+        ens = projectors.get("ensemble")(members).project(src, targets, src_lang="en", tgt_lang="es")
+        out.append(("ensemble", ens, time.perf_counter() - t))
+    print(f"europarl en->es: {len(src)} sentences, {sum(len(g.spans) for g in gold)} gold Spanish spans; "
+          "tprojection: not run (no en->es MT model offline)")
+    print(f"{'method':<12} {'P':>6} {'R':>6} {'F1':>6} {'time s':>7}")
+    for name, projs, dt in out:
+        pred = [[] if p.rejected else p.target.spans for p in projs]
+        m = span_prf(pred, [g.spans for g in gold]).micro
+        print(f"{name:<12} {100 * m.precision:6.1f} {100 * m.recall:6.1f} {100 * m.f1:6.1f} {dt:7.1f}")
+    agree = [a for p in out[1][1] for a in p.qc.get("agreement", [])]
+    if agree:
+        print("ensemble agreement (members on the winning span): "
+              + ", ".join(f"{k}: {sum(a == k for a in agree)}" for k in (1, 2, 3)))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ class Projection:
     Every source span is either in ``target.spans`` (matched through ``mapping``: source span
     index -> target span index) or in ``unprojected``. ``rejected`` is set when the sentence
     policy rejects the whole sentence; ``qc`` holds per-sentence quality checks.
+    ``span_info`` holds optional per-span details keyed by *source* span index (methods that
+    have them fill it: ``tprojection`` its NMT scores and candidate counts, ``ensemble`` how
+    many methods agreed, ``agreement``); empty for methods that record nothing per span.
     """
 
     source: Example
@@ -42,6 +45,7 @@ class Projection:
     unprojected: list[Unprojected] = field(default_factory=list)
     rejected: str | None = None
     qc: dict[str, Any] = field(default_factory=dict)
+    span_info: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def kept(self) -> bool:

@@ -8,8 +8,8 @@
    (``log p(marked template | marked source)``). The marked sequence is built by inserting the
    marker token ids between template token ids at word boundaries, so removing the markers gives
    back the template exactly (asserted).
-3. Candidate-position pruning (the loss change of each template token between marked and clean
-   source, as in CODEC) restricts the opening-marker slots; KV-cache reuse and batching over
+3. Optional candidate-position pruning (``prune=True``: the loss change of each template token
+   between marked and clean source, as in CODEC) restricts the opening-marker slots; KV-cache reuse and batching over
    sentences keep the cost low; the search is one batched decoder pass per round.
 4. When the joint search exceeds its budget (or finds nothing), each span is searched alone
    (source with only that span marked) and conflicts are resolved by score.
@@ -80,7 +80,10 @@ class ConstrainedProjector:
             (the best and the kept ones are exact; far-worse ones cost search time and cannot win).
         max_expansions: search budget (nodes) per sentence before the per-span fallback.
         heuristic: also prune by an estimate of the completion (faster, not exact).
-        prune: candidate-position pruning of opening-marker slots (CODEC's loss-change filter).
+        prune: candidate-position pruning of opening-marker slots (CODEC's loss-change filter). Off
+            by default: it needs a second full pass (the template under the clean source) that
+            costs more than the search nodes it saves on sentence-length templates (measured with
+            scripts/bench_constrained.py), and the search without it is exact over all slots.
         prune_threshold / prune_window / prune_window_threshold: a slot is a candidate when the
             template token's loss rises by ``prune_threshold`` nats under the marked source, or by
             ``prune_window_threshold`` within ``prune_window`` slots of such a slot.
@@ -112,7 +115,7 @@ class ConstrainedProjector:
         fallback_max_expansions: int = 100,
         expand_per_round: int = 4,
         heuristic: bool = False,
-        prune: bool = True,
+        prune: bool = False,
         prune_threshold: float = 0.5,
         prune_window: int = 5,
         prune_window_threshold: float = 0.1,
@@ -282,9 +285,7 @@ class ConstrainedProjector:
             problems = [
                 Problem(s.enc, s.forced, s.content, s.suffix, len(s.source.spans), s.open_slots, s.close_slots) for s in work
             ]
-            roots = None
-            if self.prune:
-                roots = self._prune(work, problems)
+            roots = self._prune(work, problems) if self.prune else self._root_pass(work)
             search = MarkerSearch(
                 scorer, self.open_ids, self.close_ids, nbest=self.nbest, margin=self.nbest_margin, max_expansions=self.max_expansions,
                 expand_per_round=self.expand_per_round, heuristic=self.heuristic, max_cache_bytes=self.max_cache_bytes,
@@ -356,6 +357,18 @@ class ConstrainedProjector:
                 s.qc["open_slots"] = f"{len(cand)}/{len(p.open_slots)}"
                 p.open_slots = frozenset(cand)
         return res[:n]
+
+    def _root_pass(self, work: list[_Sentence]) -> list[Any]:
+        """The marked source scoring the bare template (the search's root expansion, and the
+        guesses of its speculative pass), without the clean pass that pruning needs."""
+        from dsbuild.project._seq2seq import Row
+
+        scorer = self.scorer
+        rows = []
+        for s in work:
+            ext = s.forced + s.content + s.suffix
+            rows.append(Row(enc=s.enc, fed=[scorer.start_id] + ext[:-1], targets=ext))
+        return scorer.run(rows, extra_ids=[self.open_ids[0], self.close_ids[0]])
 
     def _per_span(self, items: list[tuple[_Sentence, int]]) -> None:
         from dsbuild.project._search import MarkerSearch, Problem
