@@ -30,6 +30,19 @@ def test_conll_any_tag_column_docstart_and_blank_lines(tmp_path):
     assert chunks[0].tags() == ["B-NP", "B-VP"]
 
 
+def test_conll_word_in_a_column_of_tags_is_a_token_split_by_a_space(tmp_path):
+    # same column count as the rest of the file, so only the content of the POS column tells
+    bad = write(tmp_path, "b.conll", "Ana NNP B-PER\nlives VBZ O\nin IN O\nNew York B-LOC\n. . O\n")
+    with pytest.raises(InputError, match=r"b.conll:4: column 2 holds 'York'.*'New York' one token"):
+        read_conll(bad)
+    # a column of lemmas holds words everywhere: not a tag column, nothing to report
+    lemmas = write(tmp_path, "l.conll", "Ana Ana B-PER\nlives live O\nin in O\nRome Rome B-LOC\n. . O\n3 3 O\n")
+    assert read_conll(lemmas)[0].words == ["Ana", "lives", "in", "Rome", ".", "3"]
+    # the tag column itself is read, whatever its case; tabs make a space part of the token
+    tabbed = write(tmp_path, "t.tsv", "Ana\tNNP\tB-PER\nNew York\tNNP\tB-LOC\nis\tVBZ\tO\nbig\tJJ\tO\n")
+    assert read_conll(tabbed, separator="\t")[0].words == ["Ana", "New York", "is", "big"]
+
+
 def test_conll_tab_separator_keeps_spaces_in_tokens(tmp_path):
     path = write(tmp_path, "t.tsv", "-DOCSTART-\tO\n\nNew York\tB-LOC\nis\tO\nbig\tO\n")
     (ex,) = read_conll(path, separator="\t")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def read_conll(
 
     Every token line must have as many columns as the first one: with the default whitespace
     separator a token containing a space (``New York B-LOC``) would otherwise silently lose a
-    part. Errors (wrong column count, invalid UTF-8, invalid tags) name the file and line.
+    part; and a word in a column of tags (``New York B-LOC`` beside ``Ana NNP B-PER``) is reported
+    too. Errors (wrong column count, invalid UTF-8, invalid tags) name the file and line.
     """
     return list(iter_conll(path, token_column=token_column, tag_column=tag_column, scheme=scheme,
                            separator=separator, id_prefix=id_prefix, allow_overlap=allow_overlap))
@@ -100,17 +102,55 @@ def iter_conll(
         tags.append(tag)
         lines.append(lineno)
     ex = flush()
+    columns.check_unused_columns()
     if ex is not None:
         yield ex
 
 
 class _ColumnCount:
-    """The number of columns of the first token line; later token lines must have as many."""
+    """The number of columns of the first token line; later token lines must have as many.
+
+    It also watches the columns the reader does not use (POS, chunk): with whitespace separators,
+    ``New York B-LOC`` beside ``Ana NNP B-PER`` has the right number of columns but puts ``York``
+    where a tag belongs, and the reader would keep ``New`` alone. Tags hold no lower-case letters
+    (PTB, UD, chunk tags), so a word in a column of tags is reported at the end of the file.
+    """
 
     def __init__(self, path: Path, separator: str | None) -> None:
         self.path, self.separator = path, separator
         self.expected: int | None = None
         self.first_line = 0
+        self._tag_like: Counter[int] = Counter()  # unused column -> values without lower-case letters
+        self._word_like: dict[int, list[tuple[int, str, str]]] = {}  # column -> (line, value, token)
+
+    def watch_unused(self, cols: list[str], lineno: int, used: set[int]) -> None:
+        """Record whether each unused column of a whitespace-separated line holds a tag or a word."""
+        if self.separator is not None or len(cols) < 3:
+            return
+        for i, value in enumerate(cols):
+            if i in used:
+                continue
+            if any(c.islower() for c in value):
+                seen = self._word_like.setdefault(i, [])
+                if len(seen) < 3:
+                    seen.append((lineno, value, cols[min(used)]))
+                else:  # keep a count only
+                    seen.append((lineno, "", ""))
+            else:
+                self._tag_like[i] += 1
+
+    def check_unused_columns(self) -> None:
+        """Raise :class:`InputError` when a column of tags holds a few words (a token split by a space)."""
+        for col, words in sorted(self._word_like.items()):
+            tags = self._tag_like[col]
+            if tags < 3 or 3 * len(words) > tags:
+                continue  # a column of words (lemmas), not of tags
+            lineno, value, token = words[0]
+            raise InputError(
+                f"column {col + 1} holds {value!r} where the rest of that column holds tags: is "
+                f"{token + ' ' + value!r} one token containing a space?", source=self.path, line=lineno,
+                hint="write the file with one tab between columns and read it with separator=\"\\t\" (tokens may "
+                     "then contain spaces), or join the token's parts")
 
     def check(self, n: int, lineno: int) -> None:
         """Raise :class:`InputError` when line ``lineno`` has ``n`` columns and the first token line had other."""
@@ -146,6 +186,7 @@ def _token_and_tag(cols: list[str], path: Path, lineno: int, token_column: int, 
             hint="every token line needs a tag column (use O for outside)",
         )
     columns.check(len(cols), lineno)
+    columns.watch_unused(cols, lineno, {token_column % len(cols), tag_column % len(cols)})
     token = token.strip()
     if not token:
         raise InputError("empty token", source=path, line=lineno, hint="remove the line or give the token text")
