@@ -75,6 +75,7 @@ def test_validate_metadata(change, message):
 
 def test_europarl_card(europarl_dir):
     text = (europarl_dir / "README.md").read_text()
+    assert "### Build options\n\n| option | value |" in text  # a heading, then a Markdown table
     meta, body = parse_front_matter(text)
     assert validate_metadata(meta) == []
     assert meta["configs"] == [
