@@ -40,9 +40,9 @@ from dsbuild.registry import builders
 from dsbuild.translate_dataset import (BUILTIN_PATTERNS, DatasetSpec, FieldSpec, ProtectedPattern, QCSettings,
                                        SourceItem, Target, WorkItem)
 from dsbuild.translate_dataset.base import TranslateDatasetBase
-from dsbuild.translate_dataset.ifeval import (IfItem, Instruction, contradictions, missing_values, new_instructions, read_ifeval,
-                                              read_multi_if, script_profile, translate_kwargs, unsupported_reason,
-                                              value_strings)
+from dsbuild.translate_dataset.ifeval import (IfItem, Instruction, contradictions, missing_values, new_instructions,
+                                              read_ifeval, read_multi_if, script_profile, translate_kwargs,
+                                              uncheckable, unsupported_reason, value_strings)
 from dsbuild.translate_dataset.steps import count
 
 DATA_DIR = Path(__file__).parent / "data" / "ifeval_translate"
@@ -60,7 +60,7 @@ MULTI_IF_CITATION = """@article{he2024multiif,
   year={2024}
 }"""
 SPLIT = "train"
-RECIPE_FLAGS = ("kwarg-not-found", "kwargs-contradict-prompt")
+RECIPE_FLAGS = ("kwarg-not-found", "kwargs-contradict-prompt", "kwarg-not-checkable")
 #: the checkers' literal markers, kept verbatim in the translated prompts
 MARKER_PATTERNS = (ProtectedPattern("postscript", r"\bP\.(?:P\.)?S\.?"),
                    ProtectedPattern("title-brackets", r"<<[^<>\n]{0,80}>>"),
@@ -140,14 +140,17 @@ class IfevalTranslate(TranslateDatasetBase):
 
     # ------------------------------------------------------------------ core hooks
     def spec(self) -> DatasetSpec:
-        fields: list[FieldSpec] = []
-        for k in range(1, self.n_turns() + 1):
-            n = self.names(k)
-            later = k > 1
-            fields += [FieldSpec(n["prompt"], "translate", optional=later),
-                       FieldSpec(n["values"], "consistent", of=n["prompt"], optional=True),
-                       FieldSpec(n["ids"], "keep", optional=later), FieldSpec(n["kwargs"], "keep", optional=later)]
-        return DatasetSpec(fields=tuple(fields), protect=self.protected())
+        def make() -> DatasetSpec:
+            fields: list[FieldSpec] = []
+            for k in range(1, self.n_turns() + 1):
+                n = self.names(k)
+                later = k > 1
+                fields += [FieldSpec(n["prompt"], "translate", optional=later),
+                           FieldSpec(n["values"], "consistent", of=n["prompt"], optional=True),
+                           FieldSpec(n["ids"], "keep", optional=later), FieldSpec(n["kwargs"], "keep", optional=later)]
+            return DatasetSpec(fields=tuple(fields), protect=self.protected())
+
+        return self.cached("spec", make)  # the steps ask for it per item; protected() scans every item
 
     def protected(self) -> tuple[ProtectedPattern, ...]:
         """Markers, URLs (and the options' built-ins), and the section splitters the source uses."""
@@ -189,7 +192,8 @@ class IfevalTranslate(TranslateDatasetBase):
             fields[n["ids"]] = [i.id for i in turn.instructions] if turn else None
             fields[n["kwargs"]] = [_dump(i.kwargs) for i in turn.instructions] if turn else None
         return SourceItem(id=it.id, fields=fields, where=it.where,
-                          extra={"contradictions": [d for _, d in found], "language": it.language or "English"})
+                          extra={"contradictions": [d for _, d in found], "language": it.language or "English",
+                                 "uncheckable": _unique([n for t in it.turns for n in uncheckable(t.instructions)])})
 
     def targets(self) -> list[Target]:
         o = self.options
@@ -300,6 +304,9 @@ class Instructions(Step):
                 "contradictions") or [])})
             if it.source.extra.get("contradictions"):
                 it.flag("kwargs-contradict-prompt")
+            if it.source.extra.get("uncheckable"):
+                it.flag("kwarg-not-checkable")
+                it.extra["notes"] += it.source.extra["uncheckable"]
             mapping = self._value_translations(it)
             prompts: list[str] = []
             rejected: Reject | None = None

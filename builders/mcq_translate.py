@@ -91,6 +91,8 @@ class McqTranslateOptions:
     model: str = option("", "that translator's model (Hub id or folder)")
     revision: str = option("", "that model's revision")
     translator_options: dict = option({}, "more translator options, e.g. {beam_size: 4, threads: 1}")
+    model_langs: dict = option({}, "the code the model knows a language by, when it differs from langs "
+                                   "(e.g. {am: amh_Ethi})")
     reject_on: list[str] = option(["protected-lost", "options-collapsed"],
                                   f"QC flags that reject an item ({', '.join(QC_FLAGS + RECIPE_FLAGS)})")
     max_items: int = option(0, "only the first N items of each split (0 = all)")
@@ -145,6 +147,7 @@ class McqTranslate(TranslateDatasetBase):
                 out.append(Target(config=f"{lang}-model", lang=lang, method="machine", translator=o.translator,
                                   model=o.model, revision=o.revision, translator_options=dict(o.translator_options),
                                   reference=lang if "human" in o.methods else None,
+                                  model_lang=str(o.model_langs[lang]) if lang in o.model_langs else None,
                                   description=f"en -> {lang}: translated by this build with {o.model}"))
         return out
 
@@ -221,6 +224,9 @@ class McqTranslate(TranslateDatasetBase):
             raise ConfigError(f"mcq-translate: reject_on {bad} are not QC flags ({', '.join(QC_FLAGS + RECIPE_FLAGS)})")
         if o.translator and not o.model:
             raise ConfigError(f"mcq-translate: translator {o.translator} needs --set model=HUB_ID_OR_FOLDER")
+        unknown = sorted(set(o.model_langs) - set(o.langs))
+        if unknown:
+            raise ConfigError(f"mcq-translate: option model_langs names {unknown}, which are not in langs {o.langs}")
         licence = "MIT (Bill & Melinda Gates Foundation); items from WinoGrande (Apache-2.0) and MMLU (MIT)"
         for split in self.split_names():
             benchmark, _, part = split.rpartition("_")

@@ -69,6 +69,8 @@ class TranslateDatasetOptions:
                                                                           f"(flags: {', '.join(QC_FLAGS)})")
     length_ratio: list[float] = option([0.33, 3.0], "bounds of target/source characters; outside: flag length-ratio")
     backtranslation_model: str = option("", "QC: a reverse MT model (target -> source) for back-translation chrF")
+    backtranslation_options: dict = option({}, "QC: options of the reverse hf-seq2seq translator, e.g. {threads: 1, "
+                                               "beam_size: 1}")
     min_backtranslation_chrf: float = option(30.0, "QC: back-translation chrF under this flags the item")
     max_items: int = option(0, "translate only the first N items of each split (0 = all)")
     source_name: str = option("", SOURCE_NAME_HELP)
@@ -119,6 +121,7 @@ class TranslateDataset(TranslateDatasetBase):
                               f"not {o.length_ratio}")
         return QCSettings(reject_on=tuple(o.reject_on), length_ratio=(o.length_ratio[0], o.length_ratio[1]),
                           backtranslation_model=o.backtranslation_model,
+                          backtranslation_options=dict(o.backtranslation_options),
                           min_backtranslation_chrf=o.min_backtranslation_chrf)
 
     def targets(self) -> list[Target]:

@@ -69,6 +69,7 @@ def test_card_carries_chrf_flag_rates_and_human_evaluation(am_build: Path) -> No
     assert f"| am | {am['chrf_mt_vs_human']:.2f} | {am['chrf_bt_vs_english']:.2f} |" in card
     assert "protected-lost 43.0%" in card  # the back-translation flag rate
     assert "3,660 / 3,674" in card and "Alhanai et al. 2024, appendix tables" in card
+    assert "### Build options\n\n| option | value |" in card  # a heading, then the table
 
 
 def test_blank_fillable() -> None:
@@ -78,3 +79,29 @@ def test_blank_fillable() -> None:
     assert not blank_fillable("so _o got", ["Sarah", "Maria"])  # Sesotho-style glue
     assert not blank_fillable("so got", ["Sarah", "Maria"])
     assert not blank_fillable("so _ got", ["Sarah", " "])
+
+
+def test_model_config_with_the_tiny_model(tmp_path: Path, tiny_marian_path: Path) -> None:
+    """``translator=hf-seq2seq``: a ``<lang>-model`` config translated by this build, scored against the human one."""
+    cls = builders.get("mcq-translate")
+    opts = {"langs": ["am"], "benchmarks": ["winogrande", "clinical_knowledge"], "methods": ["human"], "max_items": 3,
+            "translator": "hf-seq2seq", "model": str(tiny_marian_path), "reject_on": ["options-collapsed"],
+            "model_langs": {"am": "qsy"},  # the tiny model knows one target code
+            "translator_options": {"threads": 1, "beam_size": 1, "cache": None}}
+    out = Path(build(cls(resolve_options(cls.Options, opts)), tmp_path / "o", progress=False).path)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert set(prov["counts"]) == {"en", "am", "am-model"}
+    for splits in prov["counts"].values():
+        assert all(c["in"] == 3 == c["out"] + c["rejected"] for c in splits.values())
+    rows = _rows(out, "am-model", "winogrande_dev") + _rows(out, "am-model", "clinical_knowledge_test")
+    en = {r["id"]: r for r in _rows(out, "en", "winogrande_dev") + _rows(out, "en", "clinical_knowledge_test")}
+    assert rows and all(r["translation_method"] == "machine" and r["translator_model"] == tiny_marian_path.name
+                        for r in rows)
+    for r in rows:  # structure kept: options count and the answer key; scored against the human translation
+        assert len(r["options"]) == len(en[r["id"]]["options"]) and r["answer"] == en[r["id"]]["answer"]
+        assert r["qc_chrf_reference"] is not None and r["question"] != en[r["id"]]["question"]
+    # the tiny model (trained on a synthetic language) writes Latin script, not Ethiopic: the QC says so
+    assert all("source-script" in r["qc_flags"] or "untranslated" in r["qc_flags"] for r in rows)
+    rec = prov["facts"]["translate_dataset"]["recipe"]["per_language"]["am"]
+    assert rec["chrf_model_vs_human"] is not None and rec["chrf_model_vs_human"] < 20
+    assert "chrF this build's model vs human" in (out / "README.md").read_text()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -224,11 +222,14 @@ def test_given_file_missing_items_and_fields(tmp_path, nlu_inputs):
 
 
 def test_without_model_or_translations_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "dsbuild", "build", "nlu-multi", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
-    assert len(lines) == 1 and "--set model=" in lines[0] and "--set translations=" in lines[0], proc.stderr
+    from typer.testing import CliRunner
+
+    from dsbuild.cli import app
+
+    result = CliRunner().invoke(app, ["build", "nlu-multi", "--out", str(tmp_path)])  # in-process: no interpreter start
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # no traceback
+    lines = [x for x in result.output.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "--set model=" in lines[0] and "--set translations=" in lines[0], result.output
     with pytest.raises(ConfigError, match="projector markers translates with a model"):
         run(tmp_path / "x", translations="x.jsonl", projector="markers")
 

@@ -123,9 +123,15 @@ def test_spec_naming_a_missing_field_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
-def test_invalid_regex_is_one_line_naming_the_option() -> None:
+def test_invalid_regex_is_one_line_naming_the_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"protect_regex 'ticker'.*not a valid regular expression"):
         patterns_from([], {"ticker": "[A-Z"})
+    src = _jsonl(tmp_path / "items.jsonl", ITEMS[:2])
+    b = _builder(source=str(src), fields=FIELDS, protect_regex={"ticker": "[A-Z"}, target_langs=["sw"],
+                 translations=str(src))
+    with pytest.raises(ConfigError, match=r"protect_regex 'ticker'.*not a valid regular expression") as err:
+        build(b, tmp_path / "out", progress=False)  # through the builder: before any work
+    assert "\n" not in str(err.value) and not list(tmp_path.rglob("*.parquet"))
     with pytest.raises(ConfigError, match="unknown protected pattern 'url'"):
         patterns_from(["url"], {})
     with pytest.raises(ConfigError, match="unknown kind"):
@@ -187,3 +193,68 @@ def test_tiny_marian_translator_and_spans(tmp_path: Path, tiny_marian_path: Path
     assert en["s1"]["ents"][0] == {"label": "PER", "start": 0, "end": 10, "text": "John Smith"}
     # the tiny model drops the masked placeholder: the QC must say so
     assert "{place}" in qsy["s3"]["text"] or "protected-lost" in qsy["s3"]["qc_flags"]
+
+
+def test_kept_field_types_inferred_then_a_later_item_of_another_type_is_a_reject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsbuild.translate_dataset import base
+
+    monkeypatch.setattr(base, "INFER_ITEMS", 3)  # types from the first 3 items (1000 by default)
+    items = [{"id": f"i{n}", "question": f"Question number {n} here?", "level": n} for n in range(3)]
+    items += [{"id": "i3", "question": "A later question here?", "level": "hard"},  # str where int was inferred
+              {"id": "i4", "question": "Another question here?", "level": [1]},
+              {"id": "i5", "question": "The last question here?", "level": 5}]
+    src = _jsonl(tmp_path / "items.jsonl", items)
+    _jsonl(tmp_path / "sw.jsonl", [{"id": it["id"], "question": f"Swali {n}?"} for n, it in enumerate(items)])
+    fields = {"question": "translate", "level": "keep"}
+    b = _builder(source=str(src), fields=fields, target_langs=["sw"], translations=str(tmp_path / "sw.jsonl"))
+    out = Path(build(b, tmp_path / "out", progress=False).path)
+    for config in ("en", "sw"):
+        kept = {r["id"]: r["level"] for r in _rows(out, config)}
+        rejected = {r["id"]: r for r in _rejects(out) if r["config"] == config}
+        assert kept == {"i0": 0, "i1": 1, "i2": 2, "i5": 5} and set(rejected) == {"i3", "i4"}
+        assert rejected["i3"]["reason"] == "wrong-type" and "'i3'" in rejected["i3"]["detail"]
+        assert "'level'" in rejected["i3"]["detail"] and "int64" in rejected["i3"]["detail"]
+    # mixed types within the sampled items: one line naming the field
+    _jsonl(tmp_path / "mixed.jsonl", [items[0], items[3], items[1]])
+    b = _builder(source=str(tmp_path / "mixed.jsonl"), fields=fields, target_langs=["sw"],
+                 translations=str(tmp_path / "sw.jsonl"))
+    with pytest.raises(ConfigError, match="kept field 'level' mixes value types") as err:
+        build(b, tmp_path / "out2", progress=False)
+    assert "\n" not in str(err.value)
+
+
+def test_backtranslation_qc_with_the_reverse_tiny_model(tmp_path: Path, phrase_marian_reverse_path: Path) -> None:
+    from dsbuild.synthetic import TGT_LANG, generate_pairs
+
+    pairs = [p for p in generate_pairs(40, seed=4243, unique=True) if len(p.source.spans) >= 1][:8]
+    items, given = [], []
+    for n, p in enumerate(pairs):
+        names = [p.source.span_text(s) for s in p.source.spans]
+        gold_names = [p.target.span_text(p.target.spans[p.span_map[k]]) for k in range(len(p.source.spans))]
+        items.append({"id": f"s{n}", "text": p.source.text, "names": names})
+        # s0 gets another sentence's translation: its back-translation cannot match the source
+        text = pairs[-1].target.text if n == 0 else p.target.text
+        given.append({"id": f"s{n}", "text": text, "names": gold_names})
+    src = _jsonl(tmp_path / "items.jsonl", items)
+    _jsonl(tmp_path / "given.jsonl", given)
+    b = _builder(source=str(src), fields={"text": "translate", "names": "translate_each"}, target_langs=[TGT_LANG],
+                 translations=str(tmp_path / "given.jsonl"), backtranslation_model=str(phrase_marian_reverse_path),
+                 backtranslation_options={"threads": 1, "beam_size": 1, "cache": None}, min_backtranslation_chrf=50,
+                 reject_on=["protected-lost", "backtranslation-low-chrf"])
+    out = Path(build(b, tmp_path / "out", progress=False).path)
+    rows = {r["id"]: r for r in _rows(out, TGT_LANG)}
+    rejected = {r["id"]: r for r in _rejects(out) if r["config"] == TGT_LANG}
+    assert set(rejected) == {"s0"} and rejected["s0"]["reason"] == "backtranslation-low-chrf"
+    assert len(rows) == len(items) - 1
+    scores = [r["qc_backtranslation_chrf"] for r in rows.values()]
+    assert min(scores) >= 90 and all("backtranslation-low-chrf" not in r["qc_flags"] for r in rows.values())
+    assert all(r["qc_backtranslation_chrf"] is None for r in _rows(out, "en"))  # the source is not back-translated
+    prov = json.loads((out / "provenance.json").read_text())
+    pc = prov["facts"]["translate_dataset"]["per_config"][TGT_LANG]
+    assert pc["chrf_backtranslation"] is not None and 50 < pc["chrf_backtranslation"] <= 100
+    assert pc["flags"]["backtranslation-low-chrf"] == 1
+    assert {"name": phrase_marian_reverse_path.name, "kind": "back-translation (QC)"}.items() <= \
+        next(m for m in prov["models"] if m["kind"] == "back-translation (QC)").items()
+    card = (out / "README.md").read_text()
+    assert "Back-translation QC" in card and f"`{TGT_LANG}` {pc['chrf_backtranslation']:.2f}" in card

@@ -155,6 +155,18 @@ class TranslateDatasetBase(Builder):
         self._field_features = out
         return out
 
+    def kept_types(self) -> dict[str, Any]:
+        """Arrow type of each kept field whose feature was inferred (empty when the recipe gives its features):
+        :class:`~dsbuild.translate_dataset.steps.CheckItems` rejects a later item whose value does not fit."""
+        def load() -> dict[str, Any]:
+            if self.field_features() is not None:
+                return {}
+            feats = self._inferred_features()
+            return {f.name: datasets.Features({f.name: feats[f.name]}).arrow_schema.field(f.name).type
+                    for f in self.spec().of_kind("keep")}
+
+        return self.cached("kept-types", load)
+
     def _first_items(self) -> Iterator[SourceItem]:
         for split in self.split_names():
             for it in self.read_source(split):
@@ -182,11 +194,22 @@ class TranslateDatasetBase(Builder):
         ctx.facts["translate_dataset"] = {
             "src_lang": self.src_lang(), "spec": spec.to_dict(),
             "reject_on": list(self.qc_settings().reject_on),
+            "backtranslation": self._backtranslation_facts(),
             "targets": {t.config: {"lang": t.lang, "method": t.method, "translator": t.translator,
                                    "model": self.describe_translator(t).get("model"),
                                    "revision": self.describe_translator(t).get("revision"),
                                    "reference": t.reference, "description": t.description}
                         for t in self.all_targets()}}
+
+    def _backtranslation_facts(self) -> dict[str, Any] | None:
+        """The back-translation QC settings for the card (None: no reverse model)."""
+        settings = self.qc_settings()
+        if not settings.backtranslation_model:
+            return None
+        from builders._user_source import display_name
+
+        return {"model": display_name(settings.backtranslation_model),
+                "min_chrf": settings.min_backtranslation_chrf}
 
     def _scan_ids(self) -> None:
         """One pass over every split: positions of repeated ids (rejected as ``duplicate-id``) and sizes."""
@@ -265,7 +288,7 @@ class TranslateDatasetBase(Builder):
             from dsbuild.project import make_projector
 
             options = dict(target.projector_options)
-            if target.projector in ("markers", "constrained"):
+            if target.projector in ("markers", "constrained", "tprojection", "ensemble"):
                 options.setdefault("translator", self.translator(target))
             return make_projector(target.projector, policy="keep-partial", **options)
 

@@ -336,6 +336,26 @@ def _relations_said(prompt: str, anchor: str, n: int) -> set[str]:
     return said
 
 
+def uncheckable(instructions: Sequence[Instruction]) -> list[str]:
+    """Instructions whose kwargs IFEval's checker cannot use as written, one note each.
+
+    ``keywords:letter_frequency`` takes an a-z letter; given another character (keys 1122 ``#``
+    and 1129 ``!``), the reference checker silently substitutes a random letter, so the count it
+    checks is not the one the prompt asks for, in any language.
+    """
+    out = []
+    for ins in instructions:
+        letter = ins.kwargs.get("letter")
+        if ins.id == "keywords:letter_frequency" and isinstance(letter, str) and not _is_ascii_letter(letter):
+            out.append(f"{ins.id}: letter {letter!r} is not an a-z letter; IFEval's checker substitutes a random "
+                       f"letter for it")
+    return out
+
+
+def _is_ascii_letter(text: str) -> bool:
+    return len(text) == 1 and text.isascii() and text.isalpha()
+
+
 @dataclass(frozen=True)
 class ScriptProfile:
     """What the instruction checkers depend on in a target language's script."""
@@ -387,8 +407,10 @@ def unsupported_reason(ins: Instruction, profile: ScriptProfile) -> str | None:
         return "fixed-english-answers"  # the checker looks for "My answer is yes." etc.
     if iid == "change_case:capital_word_frequency" and not profile.cased:
         return "script-without-case"
-    if iid == "keywords:letter_frequency" and not profile.latin:
-        return "letter-not-in-script"  # the checker takes an a-z letter
+    letter = ins.kwargs.get("letter")
+    if iid == "keywords:letter_frequency" and not profile.latin and not (isinstance(letter, str) and
+                                                                         not _is_ascii_letter(letter)):
+        return "letter-not-in-script"  # the checker takes an a-z letter ('#' is no letter: see uncheckable())
     if iid == "length_constraints:number_words" and not profile.spaced:
         return "words-not-spaced"  # \w+ runs: a Chinese or Thai sentence counts as a few words
     return None
@@ -461,4 +483,4 @@ def missing_values(kwargs: dict[str, Any], prompt: str) -> list[str]:
 __all__ = ["DecodeError", "INSTRUCTION_IDS", "IfItem", "Instruction", "ScriptProfile", "TRANSLATED_KWARGS", "Turn",
            "VERBATIM_KWARGS", "contradictions", "decode_id_list", "decode_json", "decode_kwargs", "decode_message",
            "missing_values", "new_instructions", "normalise", "read_ifeval", "read_multi_if", "script_profile",
-           "translate_kwargs", "unsupported_reason", "value_strings", "verbatim_strings"]
+           "translate_kwargs", "uncheckable", "unsupported_reason", "value_strings", "verbatim_strings"]

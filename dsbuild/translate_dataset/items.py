@@ -46,6 +46,7 @@ class Target:
             (``qc_chrf_reference``), or ``"source"`` for the source items; None: not scored.
         projector, projector_options: span projection method (a registered projector) and options.
         script: expected script of ``lang`` (``ETHIOPIC``) when the built-in table lacks it.
+        model_lang: the code the MT model knows ``lang`` by, when it differs (None: ``lang``).
         description: one line for the card.
     """
 
@@ -62,6 +63,7 @@ class Target:
     projector: str = "alignment"
     projector_options: dict[str, Any] = field(default_factory=dict)
     script: str | None = None
+    model_lang: str | None = None
     description: str = ""
 
     @property

@@ -70,6 +70,8 @@ class CheckItems(Step):
                 out.append(it.reject)
                 continue
             problem = next((p for f in spec.fields if (p := check_field(it, f, spec.fields)) is not None), None)
+            if problem is None:
+                problem = check_kept_types(it, self.builder.kept_types())
             out.append(reject(ctx, it, problem[0], problem[1]) if problem else
                        WorkItem(it, extra=dict(it.extra)))
         return out
@@ -97,6 +99,26 @@ def check_field(item: SourceItem, f: FieldSpec, fields: Sequence[FieldSpec]) -> 
         if answer_index(value, options, f.answer_format) is None:
             return ("answer-outside-options", f"{where}: answer key {value!r} names none of the {len(options)} "
                                               f"options of {f.answer_for!r} (format {f.answer_format})")
+    return None
+
+
+def check_kept_types(item: SourceItem, types: dict[str, Any]) -> tuple[str, str] | None:
+    """``("wrong-type", detail)`` when a kept field's value does not fit the type inferred from the first items."""
+    import pyarrow as pa
+
+    from dsbuild.translate_dataset.base import INFER_ITEMS
+
+    for name, arrow_type in types.items():
+        value = item.fields.get(name)
+        if value is None:
+            continue
+        try:
+            pa.array([value], type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
+                OverflowError):
+            where = f"item {item.id!r} field {name!r}" + (f" ({item.where})" if item.where else "")
+            return ("wrong-type", f"{where}: {_describe(value)} does not fit the type {arrow_type} inferred from the "
+                                  f"first {INFER_ITEMS} items; give the field one type in every item")
     return None
 
 
@@ -174,7 +196,7 @@ class Translate(_TargetStep):
                     originals.append(orig)
                     where.append((n, f.name, i))
         mt = self.builder.translator(t)
-        out = mt.translate(texts, t.from_lang or self.builder.src_lang(), t.lang) if texts else []
+        out = mt.translate(texts, t.from_lang or self.builder.src_lang(), t.model_lang or t.lang) if texts else []
         count(ctx, "segments_translated", len(texts))
         for it in items:
             for f in spec.of_kind("translate", "translate_each", "consistent"):
@@ -225,6 +247,14 @@ class QualityCheck(_TargetStep):
     """The generic per-item QC flags and columns (see :mod:`dsbuild.translate_dataset.qc`)."""
 
     name = "qc"
+
+    def setup(self, ctx: BuildContext) -> None:
+        settings = self.builder.qc_settings()
+        if settings.backtranslation_model and not self.target.is_source:
+            from builders._user_source import display_name
+
+            ctx.add_model(display_name(settings.backtranslation_model), revision=None,
+                          kind="back-translation (QC)", config=self.target.config)
 
     def run(self, items: list[WorkItem], ctx: BuildContext) -> list[WorkItem]:
         if self.target.is_source:
@@ -286,19 +316,26 @@ class QualityCheck(_TargetStep):
             count(ctx, "chrf_reference_items")
 
     def _backtranslate(self, items: list[WorkItem], ctx: BuildContext) -> None:
-        """``qc_backtranslation_chrf``: a reverse model's translation scored against the source."""
+        """``qc_backtranslation_chrf``: each translated segment back-translated on its own by a reverse
+        model (sentence-level models translate one segment at a time), the item's segments joined as
+        :meth:`item_text` joins them, and scored by chrF against the source item's text."""
         settings = self.builder.qc_settings()
         for it in items:
             it.qc.setdefault("qc_backtranslation_chrf", None)
         if not settings.backtranslation_model or not items:
             return
         mt = self.builder.reverse_translator()
-        texts = [self.builder.item_text(it.target) for it in items]
-        back = mt.translate(texts, self.target.lang, self.target.from_lang or self.builder.src_lang())
+        texts = [tt for it in items for *_, tt in it.segments]
+        back = iter(mt.translate(texts, self.target.lang, self.target.from_lang or self.builder.src_lang())
+                    if texts else [])
+        count(ctx, "segments_backtranslated", len(texts))
         stats: dict[str, int] = ctx.facts.setdefault("chrf_backtranslation_stats", {})
-        for it, b in zip(items, back):
-            src = self.builder.item_text(it.source.fields)
-            pair = chrf_stats(b, src)
+        for it in items:
+            if not it.segments:
+                continue
+            hyp = "\n".join(next(back) for _ in it.segments)
+            src = "\n".join(s for _, _, s, _ in it.segments)
+            pair = chrf_stats(hyp, src)
             it.qc["qc_backtranslation_chrf"] = score = chrf_from_stats(pair)
             for k, v in enumerate(pair):
                 stats[str(k)] = stats.get(str(k), 0) + v
@@ -372,4 +409,4 @@ def _json_safe(value: Any) -> Any:
 
 
 __all__ = ["CheckItems", "Policy", "PresetReject", "ProjectSpans", "QualityCheck", "ToRow", "Translate",
-           "check_field", "count", "reject"]
+           "check_field", "check_kept_types", "count", "reject"]
