@@ -17,8 +17,10 @@ measured on a human-labelled test split, and a student classifier can be trained
 4. **Annotate** with a registered LLM backend (``openai``, ``transformers``, ``vllm``, or the
    offline stand-in ``definition-overlap``, which is not an LLM): one prompt per text from a Jinja
    template with the label definitions; ``self_consistency`` samples per text give a majority
-   label and an agreement score. Answers are cached on disk by the backend, so a killed build
-   resumes without asking again.
+   label and an agreement score. ``constrain`` / ``json_output`` ask for structured output (a label
+   enum, or a JSON object ``{"topic": ...}``); ``decode=score`` picks the label of highest
+   log-probability (``transformers``). Answers are cached on disk by the backend, so a killed build
+   resumes without asking again. A server's context-length error is a ``too-long`` reject.
 5. **Parse**: answers outside the schema are rejects (``unparseable`` / ``out-of-schema``) with the
    raw answer kept; in the test split the human-labelled text is kept and the teacher's failure
    counts as a wrong answer.
@@ -111,7 +113,11 @@ class LlmAnnotateOptions:
     cache_dir: str = option("", "answer cache folder (default $DSBUILD_CACHE/llm)")
     decode: Literal["generate", "score"] = option("generate", "generate an answer, or score each label's "
                                                               "log-probability (transformers; single-label)")
-    constrain: bool = option(False, "ask the backend to constrain answers to the label names where it can")
+    constrain: bool = option(False, "ask the backend to constrain answers to the label names where it can (openai: "
+                                    "response_format JSON schema with an enum; vllm: guided choice or JSON)")
+    json_output: bool = option(False, "ask for a JSON object {\"topic\": ...} through the server's structured output "
+                                      "(openai response_format, vllm guided JSON; transformers ignores it), as the "
+                                      "paper's teacher did")
     temperature: float = option(0.0, "sampling temperature (0 = greedy, as in the paper)")
     max_tokens: int = option(64, "answer length limit in tokens")
     top_p: float = option(1.0, "nucleus sampling")
@@ -175,7 +181,14 @@ class LlmAnnotate(Builder):
         o = self.options
         from dsbuild.registry import llms
 
-        llms.get(o.backend)  # an unknown backend: one line with close matches
+        factory = llms.get(o.backend)  # an unknown backend: one line with close matches
+        from dsbuild.llm.base import LLM
+
+        if o.decode == "score" and isinstance(factory, type) and issubclass(factory, LLM) and \
+                factory.score_choices is LLM.score_choices:
+            raise ConfigError(f"llm-annotate: decode=score needs the log-probability of each label, which backend "
+                              f"{o.backend!r} cannot give; use backend transformers, or --set constrain=true to "
+                              f"constrain generation to the label names")
         if o.backend not in ("definition-overlap",) and not o.model:
             raise ConfigError(f"llm-annotate: backend {o.backend!r} needs --set model=... (a model id, folder or "
                               f"the server's model name)")
@@ -507,6 +520,25 @@ class LlmAnnotate(Builder):
     def steps(self, config: ConfigSpec, split: str) -> list[Step]:
         return [Check(self), Annotate(self), ToRow(self)]
 
+    def constraint(self) -> tuple[list[str] | None, dict[str, Any] | None]:
+        """What the backend is asked to constrain answers to: ``(choices, json_schema)``.
+
+        Single-label ``constrain``: the label names as a closed choice. Multi-label ``constrain``, or
+        ``json_output``: a JSON schema ``{"topic": ...}`` whose value is a label name (an enum when
+        constrained), or a list of them in multi-label mode.
+        """
+        o = self.options
+        names = self.schema().names
+        if o.constrain and not o.multi_label:
+            return names, None
+        if not (o.constrain or o.json_output):
+            return None, None
+        value: dict[str, Any] = {"type": "string", "enum": names} if o.constrain else {"type": "string"}
+        if o.multi_label:
+            value = {"type": "array", "items": value, "minItems": 1}
+        return None, {"type": "object", "properties": {"topic": value}, "required": ["topic"],
+                      "additionalProperties": False}
+
     def sampling(self) -> Any:
         from dsbuild.llm.base import Sampling
 
@@ -628,6 +660,9 @@ def _reject(ctx: BuildContext, item: Item, reason: str, detail: str, **extra: An
 
 
 _WORDS = re.compile(r"\S+")
+#: a server's error for a prompt longer than the model's context (OpenAI, vLLM, llama.cpp, TGI wordings)
+CONTEXT_ERROR = re.compile(r"context (?:length|size|window)|too many (?:input )?tokens|prompt is too long|"
+                           r"input (?:is )?too long|maximum (?:input|prompt) length", re.I)
 
 
 def truncate_words(text: str, max_words: int) -> tuple[str, bool]:
@@ -707,15 +742,13 @@ class Annotate(Step):
         schema = b.schema()
         messages = [b.messages(it) for it in items]
         if o.decode == "score":
-            answers = [[max(scored, key=lambda c: (scored[c], -schema.names.index(c)))] if scored else []
-                       for scored in llm.score_choices(messages, schema.names)]
-            errors: list[str | None] = [None] * len(items)
-            cut = [False] * len(items)
+            completions = llm.choose(messages, schema.names)
         else:
-            completions = llm.chat(messages, b.sampling(), choices=schema.names if o.constrain else None)
-            answers = [c.texts for c in completions]
-            errors = [c.error for c in completions]
-            cut = [bool(getattr(c, "truncated", False)) for c in completions]
+            choices, json_schema = b.constraint()
+            completions = llm.chat(messages, b.sampling(), choices=choices, json_schema=json_schema)
+        answers = [c.texts for c in completions]
+        errors = [c.error for c in completions]
+        cut = [bool(getattr(c, "truncated", False)) for c in completions]
         return [self._item(it, ans, err, trunc, ctx) for it, ans, err, trunc in zip(items, answers, errors, cut)]
 
     def _item(self, it: Item, answers: list[str], error: str | None, model_cut: bool,
@@ -724,6 +757,8 @@ class Annotate(Step):
         truncated = it.truncated or model_cut
         if model_cut and o.on_too_long == "reject":
             return _reject(ctx, it, "too-long", "the prompt is longer than the model's context")
+        if error is not None and CONTEXT_ERROR.search(error):  # the server says the prompt does not fit
+            return self._failed(it, "too-long", f"{error} (lower max_words)", answers, truncated, ctx)
         if error is not None or not answers:
             return self._failed(it, "llm-error", error or "no answer", answers, truncated, ctx)
         parsed = [parse_answer(a, self.builder.schema(), multi_label=o.multi_label) for a in answers]

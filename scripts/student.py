@@ -2,6 +2,10 @@
 
     python scripts/student.py train --data out/llm-annotate/1.0.0 --model xlm-roberta-base --out student/
     python scripts/student.py evaluate --data out/llm-annotate/1.0.0 --model student/ [--report report.json]
+    python scripts/student.py train --data out/llm-annotate/1.0.0 --model scratch --out student/   # offline
+
+``--model scratch`` needs no download: a small BERT with a WordPiece vocabulary learned from the
+train split, trained from random weights (a no-pretraining floor, not a substitute for XLM-R).
 
 ``train`` fine-tunes an ``AutoModelForSequenceClassification`` on the train split (teacher labels);
 ``evaluate`` prints student vs human, teacher vs human and student vs teacher figures (accuracy,
@@ -29,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="fine-tune on the teacher-labelled train split")
     t.add_argument("--data", required=True, help="built dataset folder (OUT/llm-annotate/VERSION)")
-    t.add_argument("--model", default="xlm-roberta-base", help="encoder checkpoint (Hub id or folder)")
+    t.add_argument("--model", default="xlm-roberta-base",
+                   help="encoder checkpoint (Hub id or folder), or 'scratch' (offline)")
     t.add_argument("--out", required=True, help="where to save the student")
     defaults = StudentSettings()
     for name in ("epochs", "batch_size", "max_length", "seed", "max_train", "threads"):

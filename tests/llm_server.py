@@ -11,8 +11,10 @@ Faults are queued with :meth:`FakeLLMServer.inject` and consumed one per chat re
 only by requests whose prompt contains ``match``): ``429`` (with ``Retry-After``), ``500``,
 ``timeout`` (sleeps ``seconds`` before answering, past the client's timeout), ``truncated`` (a
 body cut in the middle of its JSON), ``out_of_schema`` (an answer outside the label set),
-``401``, ``400``. Setting ``api_key`` makes every request without that bearer key get 401;
-``reject_response_format`` makes requests with ``response_format`` get 400; ``delay`` slows every
+``401``, ``400`` (with ``message`` as the server's error text, e.g. a context-length error).
+Setting ``api_key`` makes every request without that bearer key get 401;
+``reject_response_format`` makes requests with ``response_format`` get 400 (``"json_schema"``: only that
+type, as a server with JSON mode but no schemas does); ``delay`` slows every
 answer (to observe concurrency). Counters: :meth:`requests_for`, ``total_requests``,
 ``max_in_flight``. Every handler's wait is bounded; :meth:`stop` shuts the server down.
 """
@@ -42,6 +44,7 @@ class Fault:
     match: str | None = None
     retry_after: float | None = None
     seconds: float = 1.0
+    message: str = ""
     times: list[float] = field(default_factory=list)  # when each injection was served
 
 
@@ -70,13 +73,13 @@ class FakeLLMServer:
             self.in_flight = 0
             self.max_in_flight = 0
             self.api_key: str | None = None
-            self.reject_response_format = False
+            self.reject_response_format: bool | str = False
             self.delay = 0.0
 
     def inject(self, kind: str, count: int = 1, *, match: str | None = None, retry_after: float | None = None,
-               seconds: float = 1.0) -> Fault:
+               seconds: float = 1.0, message: str = "") -> Fault:
         """Queue ``count`` faults of ``kind`` (see module docstring); returns it (its ``times``)."""
-        fault = Fault(kind, count, match, retry_after, min(seconds, MAX_SLEEP))
+        fault = Fault(kind, count, match, retry_after, min(seconds, MAX_SLEEP), message)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -139,7 +142,9 @@ class FakeLLMServer:
         fault = self._take_fault(prompt)
         if fault is not None and fault.kind not in ("out_of_schema",):
             return self._fault_response(fault)
-        if self.reject_response_format and "response_format" in body:
+        refused = self.reject_response_format  # True: any response_format; "json_schema": that type only
+        if refused and "response_format" in body and \
+                (refused is True or body["response_format"].get("type") == refused):
             return _json(400, {"error": {"message": "response_format is not supported", "code": 400}})
         if self.delay:
             time.sleep(min(self.delay, MAX_SLEEP))
@@ -160,7 +165,8 @@ class FakeLLMServer:
             status, extra, payload = _json(429, {"error": {"message": "rate limited", "code": 429}})
             return status, {**extra, **headers}, payload
         if fault.kind in ("500", "401", "400"):
-            return _json(int(fault.kind), {"error": {"message": f"injected {fault.kind}", "code": int(fault.kind)}})
+            return _json(int(fault.kind), {"error": {"message": fault.message or f"injected {fault.kind}",
+                                                     "code": int(fault.kind)}})
         if fault.kind == "timeout":
             time.sleep(fault.seconds)
             return _json(500, {"error": {"message": "late answer", "code": 500}})

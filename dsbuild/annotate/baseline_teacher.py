@@ -110,7 +110,12 @@ class DefinitionOverlap(LLM):
         for conversation in messages:
             answer = self.answer(self.text_of(conversation))
             out.append(Completion(texts=[answer] * sampling.n))  # deterministic: every sample agrees
+        self.usage.add(requests=len(out))
         return out
+
+    def choose(self, messages: Sequence[Messages], choices: Sequence[str]) -> list[Completion]:
+        """The best label, or ``unknown`` when no word matches (not the first label of a tie at zero)."""
+        return self.chat(messages, Sampling(), choices=choices)
 
     def score_choices(self, messages: Sequence[Messages], choices: Sequence[str]) -> list[dict[str, float]]:
         """The overlap scores as pseudo log-probabilities (log of a softmax-free share; -inf for 0)."""
@@ -119,6 +124,7 @@ class DefinitionOverlap(LLM):
             scored = self.scores(self.text_of(conversation))
             total = sum(scored.values())
             out.append({c: math.log(scored[c] / total) if total and scored.get(c) else float("-inf") for c in choices})
+        self.usage.add(requests=len(out))
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -7,6 +7,10 @@ labels (``label``) and against the teacher (``teacher_label``). Single-label dat
 
 A plain PyTorch loop (AdamW, linear decay, seeded shuffling), so a small run is CPU-fast and
 repeatable. ``scripts/student.py`` is the command line.
+
+``model="scratch"`` needs no download: a small BERT (:data:`SCRATCH`) with a WordPiece vocabulary
+learned from the train split's texts, trained from random weights. It is a no-pretraining floor
+for offline runs, not a substitute for XLM-R.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dsbuild.errors import ConfigError, DsbuildError
 
 log = logging.getLogger(__name__)
 CONFIG = "default"
+#: the ``scratch`` student: a small BERT and its WordPiece vocabulary, learned from the train split only
+SCRATCH = {"vocab_size": 8000, "hidden": 128, "layers": 2, "heads": 2, "intermediate": 256, "max_positions": 514}
 
 
 @dataclass
@@ -85,10 +91,13 @@ def train(dataset_dir: str | Path, out_dir: str | Path, settings: StudentSetting
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     try:
-        tok = AutoTokenizer.from_pretrained(settings.model)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            settings.model, num_labels=len(names), id2label=dict(enumerate(names)),
-            label2id={n: i for i, n in enumerate(names)})
+        if settings.model == "scratch":
+            tok, model = scratch_student([r["text"] for r in rows], names, seed=settings.seed)
+        else:
+            tok = AutoTokenizer.from_pretrained(settings.model)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                settings.model, num_labels=len(names), id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)})
     except OSError as err:
         raise ConfigError(f"student model {settings.model!r} cannot be loaded ({str(err).splitlines()[0][:160]}); "
                           f"give a Hub id (e.g. xlm-roberta-base) or a local folder") from None
@@ -102,6 +111,32 @@ def train(dataset_dir: str | Path, out_dir: str | Path, settings: StudentSetting
               "first_epoch_loss": losses[0], "last_epoch_loss": losses[-1], "epoch_losses": losses}
     (out / "student_training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def scratch_student(texts: list[str], names: list[str], *, seed: int = 1) -> tuple[Any, Any]:
+    """A randomly initialised small BERT classifier and a WordPiece tokenizer learned from ``texts``."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wp = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wp.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False)
+    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wp.train_from_iterator(sorted(texts), trainers.WordPieceTrainer(vocab_size=SCRATCH["vocab_size"],
+                                                                    special_tokens=specials, show_progress=False))
+    cls_id, sep_id = wp.token_to_id("[CLS]"), wp.token_to_id("[SEP]")
+    wp.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[
+        ("[CLS]", cls_id), ("[SEP]", sep_id)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=wp, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=SCRATCH["max_positions"])
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tok), hidden_size=SCRATCH["hidden"], num_hidden_layers=SCRATCH["layers"],
+                        num_attention_heads=SCRATCH["heads"], intermediate_size=SCRATCH["intermediate"],
+                        max_position_embeddings=SCRATCH["max_positions"], pad_token_id=tok.pad_token_id,
+                        num_labels=len(names), id2label=dict(enumerate(names)),
+                        label2id={n: i for i, n in enumerate(names)})
+    return tok, BertForSequenceClassification(config)
 
 
 def _fit(model: Any, tok: Any, rows: list[dict[str, Any]], names: list[str], settings: StudentSettings,
@@ -184,4 +219,4 @@ def _summary(s: dict[str, Any]) -> dict[str, Any]:
                               "krippendorff_alpha")}
 
 
-__all__ = ["StudentSettings", "evaluate", "label_names", "predict", "read_split", "train"]
+__all__ = ["SCRATCH", "StudentSettings", "evaluate", "label_names", "predict", "read_split", "scratch_student", "train"]

@@ -138,6 +138,19 @@ class LLM(ABC):
         raise DsbuildError(
             f"LLM backend {self.name!r} cannot score choices; use backend transformers, or chat() with choices")
 
+    def choose(self, messages: Sequence[Messages], choices: Sequence[str]) -> list[Completion]:
+        """The most likely choice per conversation (ties: the earlier choice), as one-answer Completions.
+
+        By default the argmax of :meth:`score_choices`; backends may answer from their cache and
+        report truncation (``transformers`` does).
+        """
+        labels = list(choices)
+        out = []
+        for scored in self.score_choices(messages, labels):
+            best = max(labels, key=lambda c: (scored[c], -labels.index(c)))
+            out.append(Completion(texts=[best]))
+        return out
+
     def model_id(self) -> str:
         """The id that identifies the weights answering (server model id for servers)."""
         return self.revision and f"{self.model}@{self.revision}" or self.model

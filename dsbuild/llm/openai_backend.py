@@ -10,13 +10,15 @@ API key (401/403), an unreachable server, an unknown model (404, listing the ser
 
 Structured output: ``json_schema=`` is sent as ``response_format`` (type ``json_schema``);
 ``choices=`` as a schema ``{"label": enum}`` whose answer is unwrapped to the bare label. A
-server that answers 400 to ``response_format`` is asked again without it, and not sent it again.
+server that answers 400 to a ``json_schema`` response format (e.g. gpt-4o-2024-05-13, which has
+only JSON mode) is asked again with ``{"type": "json_object"}``, then without ``response_format``;
+what worked is remembered, so the refused form is not sent again.
 
 Options (or environment): ``base_url`` (``OPENAI_BASE_URL``, default the OpenAI API),
 ``api_key`` (``OPENAI_API_KEY``; none is sent when empty, as local servers need none),
 ``max_concurrency`` (8), ``max_attempts`` (5), ``timeout`` (seconds per request, 120),
 ``backoff_base`` (seconds, 1.0: waits base, 2 base, 4 base... times a jitter in [0.5, 1.5)),
-``backoff_max`` (60), ``structured_output`` (True: send response_format when asked).
+``backoff_max`` (60), ``structured_output`` (True: send response_format when asked; False: never).
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ class OpenAILLM(LLM):
         self.timeout = float(opts.get("timeout", 120.0))
         self.backoff_base = float(opts.get("backoff_base", 1.0))
         self.backoff_max = float(opts.get("backoff_max", 60.0))
-        self._structured = bool(opts.get("structured_output", True))
+        # the response_format the server accepts: json_schema, else json_object (JSON mode), else none
+        self._structured: str | None = "json_schema" if bool(opts.get("structured_output", True)) else None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(headers=headers, timeout=self.timeout,
                                   limits=httpx.Limits(max_connections=self.max_concurrency,
@@ -215,13 +218,15 @@ class OpenAILLM(LLM):
         return backoff
 
     def _payload(self, messages: Messages, sampling: Sampling, choices: list[str] | None,
-                 json_schema: dict[str, Any] | None, structured: bool) -> dict[str, Any]:
+                 json_schema: dict[str, Any] | None, structured: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": sampling.temperature,
                                 "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "n": sampling.n,
                                 "seed": sampling.seed}
         schema = _response_schema(choices, json_schema)
-        if schema is not None and structured:
+        if schema is not None and structured == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        elif schema is not None and structured == "json_object":
+            body["response_format"] = {"type": "json_object"}
         return body
 
     def _request(self, messages: Messages, sampling: Sampling, choices: list[str] | None,
@@ -229,12 +234,13 @@ class OpenAILLM(LLM):
         structured = self._structured
         body = self._payload(messages, sampling, choices, json_schema, structured)
         resp = self._post(body)
-        if resp.status_code == 400 and "response_format" in body:
-            first = resp
-            body.pop("response_format")
+        while resp.status_code == 400 and "response_format" in body:  # json_schema -> json_object -> none
+            refused = resp
+            structured = "json_object" if structured == "json_schema" else None
+            body = self._payload(messages, sampling, choices, json_schema, structured)
             resp = self._post(body)
-            if resp.status_code == 200:  # it was response_format the server refused, not this item
-                self._disable_structured(first)
+            if resp.status_code == 200:  # it was the response format the server refused, not this item
+                self._downgrade_structured(structured, refused)
         data = self._check(resp)
         texts = _texts(data)
         if choices is not None and "response_format" in body:
@@ -257,12 +263,13 @@ class OpenAILLM(LLM):
         except httpx.TransportError as exc:  # connection dropped mid-answer
             raise _Transient(f"broken response ({type(exc).__name__})") from None
 
-    def _disable_structured(self, resp: httpx.Response) -> None:
+    def _downgrade_structured(self, accepted: str | None, resp: httpx.Response) -> None:
+        levels = ("json_schema", "json_object", None)
         with self._lock:
-            if self._structured:
-                log.warning("%s rejected response_format (400: %s); asking without structured output from now on",
-                            self.base_url, _error_text(resp))
-                self._structured = False
+            if levels.index(accepted) > levels.index(self._structured):
+                log.warning("%s rejected response_format %s (400: %s); asking with %s from now on", self.base_url,
+                            self._structured, _error_text(resp), accepted or "no response_format")
+                self._structured = accepted
 
     def _check(self, resp: httpx.Response) -> dict[str, Any]:
         """The parsed body of a good answer; raises by kind of failure."""
@@ -322,13 +329,16 @@ def _response_schema(choices: list[str] | None, json_schema: dict[str, Any] | No
 
 
 def _unwrap_choice(text: str) -> str:
-    """``{"label": "x"}`` -> ``x``; anything else unchanged (the caller validates)."""
+    """``{"label": "x"}`` (or any one-key object of a string) -> ``x``; anything else unchanged (the caller
+    validates)."""
     try:
         data = json.loads(text)
     except ValueError:
         return text
     if isinstance(data, dict) and isinstance(data.get(CHOICE_KEY), str):
         return str(data[CHOICE_KEY])
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), str):
+        return str(next(iter(data.values())))  # JSON mode: the model chose its own key ({"topic": "x"})
     return text
 
 

@@ -9,7 +9,9 @@ log-probability of each label as the answer, so a closed label set has no parse 
 
 Options: ``device`` (default ``cpu``), ``dtype`` (``float32``, ``bfloat16``...), ``batch_size``
 (8), ``max_input_tokens`` (prompts longer than this are cut in the middle of their longest
-message; the Completion says ``truncated``), ``threads`` (torch CPU threads while running),
+message; the Completion says ``truncated``; whatever the option, a prompt is always cut to fit
+the model's context window, less the room the answer needs, so an over-long text is flagged, not
+an indexing error), ``threads`` (torch CPU threads while running),
 ``score_with_eos`` (True: a label's score includes the end-of-answer token, so ``sport`` and
 ``sports`` differ), ``trust_remote_code`` (False).
 """
@@ -74,6 +76,7 @@ class TransformersLLM(LLM):
         self._model_id = _local_model_id(local) if local.is_dir() else (
             f"{model}@{revision}" if revision else model)
         self._has_template = bool(getattr(self._tok, "chat_template", None))
+        self.context = _context_length(self._model.config, self._tok)
         if not self._has_template:
             log.warning("%s: %s", model, FALLBACK_TEMPLATE_NOTE)
 
@@ -106,7 +109,7 @@ class TransformersLLM(LLM):
         return {"backend": self.name, "model": Path(self.model).name if local else self.model,
                 "revision": self.revision, "model_id": self._model_id,
                 "chat_template": "tokenizer" if self._has_template else "fallback",
-                "max_input_tokens": self.max_input_tokens}
+                "max_input_tokens": self.max_input_tokens, "context": self.context}
 
     # -- prompts ----------------------------------------------------------------------------
     def _render(self, messages: Messages) -> str:
@@ -115,13 +118,23 @@ class TransformersLLM(LLM):
         lines = [f"{m['role']}: {m['content']}" for m in messages]
         return "\n".join(lines) + "\nassistant:"
 
-    def _encode(self, messages: Messages) -> tuple[list[int], bool]:
-        """Token ids of the rendered prompt, cut to ``max_input_tokens``; and whether it was cut."""
+    def _limit(self, reserve: int) -> int | None:
+        """Most prompt tokens allowed: ``max_input_tokens`` and the context less ``reserve`` answer tokens."""
+        limits = [int(self.max_input_tokens)] if self.max_input_tokens is not None else []
+        if self.context is not None:
+            room = self.context - reserve
+            if room < 8:
+                raise ConfigError(f"model {Path(self.model).name!r} has a context of {self.context} tokens: no room "
+                                  f"for a prompt and {reserve} answer tokens; lower max_tokens")
+            limits.append(room)
+        return min(limits) if limits else None
+
+    def _encode(self, messages: Messages, reserve: int = 0) -> tuple[list[int], bool]:
+        """Token ids of the rendered prompt, cut to fit (see :meth:`_limit`); and whether it was cut."""
         ids = self._ids(self._render(messages))
-        limit = self.max_input_tokens
-        if limit is None or len(ids) <= int(limit):
+        limit = self._limit(reserve)
+        if limit is None or len(ids) <= limit:
             return ids, False
-        limit = int(limit)
         msgs = [dict(m) for m in messages]
         for _ in range(4):  # cutting text changes token counts a little: a few rounds converge
             longest = max(range(len(msgs)), key=lambda i: len(msgs[i]["content"]))
@@ -182,7 +195,7 @@ class TransformersLLM(LLM):
             log.info("n=%d at temperature 0: greedy decoding gives %d identical answers", sampling.n, sampling.n)
         out: list[Completion] = []
         for start in range(0, len(todo), self.batch_size):
-            encoded = [self._encode(m) for m in todo[start : start + self.batch_size]]
+            encoded = [self._encode(m, sampling.max_tokens) for m in todo[start : start + self.batch_size]]
             texts = self._generate([ids for ids, _ in encoded], sampling, do_sample=False, n=1)
             out += [Completion(texts=[t] * sampling.n, truncated=cut) for t, (_, cut) in zip(texts, encoded)]
         self.usage.add(requests=len(todo))
@@ -191,7 +204,7 @@ class TransformersLLM(LLM):
     def _sample_one(self, messages: Messages, sampling: Sampling) -> Completion:
         import torch
 
-        ids, cut = self._encode(messages)
+        ids, cut = self._encode(messages, sampling.max_tokens)
         torch.manual_seed(_item_seed(sampling.seed, messages))  # per prompt: batch layout does not matter
         texts = self._generate([ids], sampling, do_sample=True, n=sampling.n)
         self.usage.add(requests=1)
@@ -243,12 +256,17 @@ class TransformersLLM(LLM):
         self.usage.add(requests=len(messages))
         return scores
 
+    def choose(self, messages: Sequence[Messages], choices: Sequence[str]) -> list[Completion]:
+        """The best-scoring choice per conversation: ``chat`` with ``choices`` at temperature 0, so the
+        answers are cached and a prompt cut to fit the context is flagged ``truncated``."""
+        return self.chat(messages, Sampling(temperature=0.0, max_tokens=1), choices=choices)
+
     def _score(self, messages: list[Messages], choices: list[str]) -> tuple[list[dict[str, float]], list[bool]]:
         if not choices:
             raise ConfigError("choices is empty: give at least one label")
         eos = [self._tok.eos_token_id] if self.score_with_eos and self._tok.eos_token_id is not None else []
         conts = [self._ids(c, special=False) + eos for c in choices]
-        encoded = [self._encode(m) for m in messages]
+        encoded = [self._encode(m, max(len(c) for c in conts)) for m in messages]
         pairs = [(p, c) for p in range(len(encoded)) for c in range(len(choices))]
         flat: list[float] = []
         for start in range(0, len(pairs), self.batch_size * len(choices)):
@@ -294,6 +312,16 @@ class TransformersLLM(LLM):
     def close(self) -> None:
         self._model = None
         super().close()
+
+
+def _context_length(config: Any, tok: Any) -> int | None:
+    """The model's context window in tokens (from its config, else the tokenizer), or None if unknown."""
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tok, "model_max_length", None)
+    return int(value) if isinstance(value, int) and 0 < value < 10_000_000 else None  # huge = "unset"
 
 
 def _item_seed(seed: int, messages: Messages) -> int:
