@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 EUROPARL_DIR = Path(__file__).parent / "data" / "europarl_ner"
 DEFAULT_SOURCE = EUROPARL_DIR / "en-europarl.test.conll02"
+MODEL_TRANSLATORS = ("hf-seq2seq", "ct2")  # translators that run an MT model (translate, score, too_long)
 DEFAULT_GIVEN = {"es": EUROPARL_DIR / "es-europarl.test.conll02"}
 CONLL_SUFFIXES = (".conll", ".conll02", ".conll03", ".conllu", ".iob", ".iob2", ".bio", ".txt", ".tsv")
 @dataclass
@@ -60,11 +61,13 @@ class TranslateTrainOptions:
     scheme: Literal["IOB1", "IOB2", "BIOES"] = option("IOB2", "tag scheme of the source")
     src_lang: str = option("en", "language code of the source data")
     target_langs: list[str] = option(["es"], "target language codes, one config each (ISO 639-1/3 or model codes)")
-    translator: str = option("given", "translator: hf-seq2seq (an MT model) or given (translations you have)")
+    translator: str = option("given", "translator: hf-seq2seq (an MT model), ct2 (the same model on CTranslate2) "
+                                      "or given (translations you have)")
     model: str = option("", "hf-seq2seq: model Hub id or local folder, e.g. facebook/nllb-200-distilled-600M")
     revision: str = option("", "hf-seq2seq: model revision (branch, tag or commit)")
     beam_size: int = option(4, "hf-seq2seq: beam size")
     batch_size: int = option(16, "hf-seq2seq: sentences per batch")
+    compute_type: str = option("", "ct2: int8, int8_float16, float16 or float32 (default: auto)")
     translator_options: dict = option({}, "more translator options (e.g. {sampling: true, seed: 1, device: cuda})")
     translations: str = option("", "given: translations file (.jsonl/.csv/.tsv/.parquet with source/target "
                                    "or id/target columns); a {lang} placeholder is replaced by the target "
@@ -111,8 +114,11 @@ class TranslateTrain(Builder):
             raise ConfigError(f"translate-train: target_langs has duplicates: {o.target_langs}")
         if o.src_lang in o.target_langs:
             raise ConfigError(f"translate-train: the source language {o.src_lang!r} is also a target language")
-        if o.translator == "hf-seq2seq" and not o.model:
-            raise ConfigError("translate-train: translator hf-seq2seq needs --set model=HUB_ID_OR_FOLDER")
+        if o.translator in MODEL_TRANSLATORS and not o.model:
+            raise ConfigError(f"translate-train: translator {o.translator} needs --set model=HUB_ID_OR_FOLDER")
+        if o.compute_type and o.translator != "ct2":
+            raise ConfigError(f"translate-train: compute_type is a ct2 option; add --set translator=ct2 "
+                              f"(translator is {o.translator!r})")
         if o.translator == "given" and o.method in ("markers", "constrained"):
             raise ConfigError(f"translate-train: method {o.method!r} translates with a model; use "
                               f"--set translator=hf-seq2seq --set model=... (the given translator only fits 'alignment')")
@@ -430,7 +436,9 @@ class TranslateTrain(Builder):
             kwargs["device"] = self.worker.device  # --devices: one device per worker
         kwargs.update(o.translator_options)
         try:
-            return translators.get("hf-seq2seq")(o.model, **kwargs)
+            if o.translator == "ct2" and o.compute_type:
+                kwargs.setdefault("compute_type", o.compute_type)
+            return translators.get(o.translator if o.translator in MODEL_TRANSLATORS else "hf-seq2seq")(o.model, **kwargs)
         except TypeError as err:
             raise ConfigError(f"translate-train: bad translator_options {o.translator_options}: {err}") from None
 
@@ -565,7 +573,7 @@ class CheckSource(Step):
         out: list[Item | Reject] = [Item(ex) if ex.tokens and ex.text.strip() else
                                     _reject(ctx, ex, "empty-sentence", "the source sentence has no tokens")
                                     for ex in items]
-        if o.translator == "hf-seq2seq" and o.long_inputs == "reject":
+        if o.translator in MODEL_TRANSLATORS and o.long_inputs == "reject":
             live = [i for i, it in enumerate(out) if isinstance(it, Item)]
             mt = self.builder.translator()
             too_long = mt.too_long([items[i].text for i in live], o.src_lang) if live else []
@@ -627,7 +635,7 @@ class Project(Step):
         o = self.builder.options
         projector = self.builder.projector(self.lang)
         targets = None if o.method == "markers" else [it.translation for it in items]
-        mt = self.builder.translator() if o.translator == "hf-seq2seq" else None
+        mt = self.builder.translator() if o.translator in MODEL_TRANSLATORS else None
         before = dict(mt.stats) if mt is not None else {}
         projections = projector.project([it.source for it in items], targets, src_lang=o.src_lang, tgt_lang=self.lang)
         if mt is not None:  # markers and constrained call the MT model here: count those calls too

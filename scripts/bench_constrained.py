@@ -22,10 +22,16 @@ Protocol (one process, one run):
 Last lines (ratios of medians):
   ``pipeline (template translation + projection)/translate time ratio``: (template translation +
   dsbuild projection) / plain translation;
-  ``codec-reference/dsbuild time ratio``: CODEC projection / dsbuild projection (same templates);
+  ``codec-reference/dsbuild time ratio``: CODEC projection / dsbuild projection (same templates,
+  the same repeats: with ``--codec-repeats K``, dsbuild's median over the first K repeats);
   ``constrained/translate time ratio``: dsbuild projection / plain translation.
 
 Usage: python scripts/bench_constrained.py [--n 1000] [--batch-size 32] [--beams 4] [--repeats 5]
+       [--codec-repeats K] [--compare-prune]
+
+The first line names the model and its size. ``--codec-repeats K`` (< 5 is below the protocol and
+says so) times the CODEC side in the first K repeats only: on a shared machine one CODEC run of
+1,000 sentences takes many minutes. ``--compare-prune`` also times dsbuild with ``prune=True``.
 """
 
 from __future__ import annotations
@@ -131,11 +137,14 @@ def main() -> None:
     ap.add_argument("--heuristic", action="store_true", help="dsbuild: use the heuristic bound (not exact)")
     ap.add_argument("--future-steps", type=int, default=1, help="CODEC's heuristic look-ahead (1 for translate-train)")
     ap.add_argument("--no-codec", action="store_true", help="skip the CODEC reference (quick runs)")
+    ap.add_argument("--codec-repeats", type=int, default=None,
+                    help="timed runs of the CODEC side (default: --repeats); fewer on a loaded machine, reported")
+    ap.add_argument("--compare-prune", action="store_true",
+                    help="also time dsbuild with prune=True (CODEC's candidate-position filter) side by side")
     ap.add_argument("--model-dir", type=Path, default=None, help="a trained model folder (default: the tiny synthetic model)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.n < 1000 or args.repeats < 5:
-        print(f"note: --n {args.n} / --repeats {args.repeats} is below the protocol (>= 1000 sentences, >= 5 repeats)")
+    codec_repeats = args.repeats if args.codec_repeats is None else max(1, min(args.codec_repeats, args.repeats))
 
     import torch
 
@@ -148,6 +157,8 @@ def main() -> None:
     translator = make_translator(model_dir, args.beams, args.batch_size)
     dsbuild = ConstrainedProjector(translator, batch_size=args.batch_size, heuristic=args.heuristic)
     codec = CodecReferenceProjector(translator, batch_size=args.batch_size, future_steps=args.future_steps)
+    pruned = (ConstrainedProjector(translator, batch_size=args.batch_size, heuristic=args.heuristic, prune=True)
+              if args.compare_prune else None)
     pairs = heldout_sources(args.n, seed=2024)
     sources = [p.source for p in pairs]
     texts = [s.text for s in sources]
@@ -155,13 +166,18 @@ def main() -> None:
     n_spans = sum(len(s.spans) for s in sources)
     print(f"model: {model_size(translator)}; {'the tiny synthetic Marian' if args.model_dir is None else model_dir.name}; "
           f"beams={args.beams}, batch size={args.batch_size} (translation and both searches), torch threads={args.threads}")
+    if args.n < 1000 or args.repeats < 5 or (codec_repeats < 5 and not args.no_codec):
+        print(f"note: --n {args.n} / --repeats {args.repeats} / CODEC repeats {codec_repeats} is below the protocol "
+              f"(>= 1000 sentences, >= 5 repeats)")
 
     # warm-up (first calls allocate, load kernels)
     templates = translator.translate(texts[:8], src, tgt)
     dsbuild.project(sources[:8], templates, src_lang=src, tgt_lang=tgt)
+    if pruned is not None:
+        pruned.project(sources[:8], templates, src_lang=src, tgt_lang=tgt)
     codec.project(sources[:4], templates[:4], src_lang=src, tgt_lang=tgt)
 
-    plain, template, ours, theirs = [], [], Timed(), Timed()
+    plain, template, ours, theirs, ours_pruned = [], [], Timed(), Timed(), Timed()
     for r in range(args.repeats):
         t0 = time.perf_counter()
         translator.translate(texts, src, tgt)
@@ -170,7 +186,9 @@ def main() -> None:
         templates = translator.translate(texts, src, tgt)
         template.append(time.perf_counter() - t0)
         run_projector(dsbuild, sources, templates, src, tgt, ours)
-        if not args.no_codec:
+        if pruned is not None:
+            run_projector(pruned, sources, templates, src, tgt, ours_pruned)
+        if not args.no_codec and r < codec_repeats:
             run_projector(codec, sources, templates, src, tgt, theirs)
         logging.getLogger("bench").warning("repeat %d/%d done", r + 1, args.repeats)
 
@@ -184,6 +202,10 @@ def main() -> None:
     joint = sum(1 for p in ours.out if p.qc.get("search") == "joint")
     exact = sum(1 for p in ours.out if p.qc.get("exact"))
     print(f"  joint search {joint}/{n} sentences, proven exact {exact}/{n}; runs: {', '.join(f'{x:.2f}' for x in ours.seconds)}")
+    if pruned is not None:
+        report("dsbuild constrained, prune=True", ours_pruned, pairs, n_spans)
+        print(f"  runs: {', '.join(f'{x:.2f}' for x in ours_pruned.seconds)}; prune=True/prune=False (default) time ratio: "
+              f"{ours_pruned.median() / ours.median():.2f}")
     if not args.no_codec:
         report("codec-reference (CODEC as published)", theirs, pairs, n_spans)
         print(f"  {codec.stats['searches']} searches in total (one per entity per run); runs: "
@@ -191,7 +213,9 @@ def main() -> None:
     pipeline = t_template + ours.median()
     print(f"pipeline (template translation + projection)/translate time ratio: {pipeline / t_plain:.2f}")
     if not args.no_codec:
-        print(f"codec-reference/dsbuild time ratio: {theirs.median() / ours.median():.2f} "
+        # the same repeats on both sides: with --codec-repeats K < --repeats, dsbuild's first K runs
+        same = statistics.median(ours.seconds[: len(theirs.seconds)])
+        print(f"codec-reference/dsbuild time ratio: {theirs.median() / same:.2f} "
               f"(F1 dsbuild {f1(ours.out, pairs):.3f}, codec-reference {f1(theirs.out, pairs):.3f})")
     print(f"constrained/translate time ratio: {ours.median() / t_plain:.2f}")
 

@@ -62,6 +62,10 @@ def test_conversion_is_cached(tiny_marian_path, convert_dir, ct, texts):
                                    compute_type="int8", convert_dir=convert_dir)
     assert not again.converted and again.ct2_path == ct.ct2_path
     assert [p.name for p in convert_dir.iterdir()] == [ct.ct2_path.name]  # no temporary folder left
+    # keyed by model and revision (a local folder's revision: the hash of its weights)
+    key = again.conversion_key()
+    again.revision = "0123456789abcdef"
+    assert again.conversion_key() != key
     out = again.translate(texts[:20], SRC, TGT)  # int8 from the same float32 conversion
     assert len(out) == 20 and all(out)
 
@@ -107,3 +111,45 @@ def test_registered():
     from dsbuild.translate.ct2 import CT2Translator
 
     assert translators.get("ct2") is CT2Translator
+
+
+# ----------------------------------------------------------------------------- language codes (NLLB family)
+@pytest.fixture(scope="module")
+def tiny_nllb_dir(tiny_marian_path, tmp_path_factory):
+    """An NLLB-style folder: NllbTokenizer on the tiny sentencepiece model + a random 1-layer M2M100 model."""
+    import shutil
+
+    import torch
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    d = tmp_path_factory.mktemp("ct2-nllb")
+    shutil.copy(tiny_marian_path / "source.spm", d / "sentencepiece.bpe.model")
+    tok = NllbTokenizer.from_pretrained(str(d), extra_special_tokens=["eng_Latn", "spa_Latn", "zho_Hans"])
+    cfg = M2M100Config(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                       decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+                       decoder_start_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    M2M100ForConditionalGeneration(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+def test_nllb_language_codes_equal_hf_seq2seq(tiny_nllb_dir, tmp_path, texts):
+    """Target language codes are forced as hf-seq2seq forces them: same greedy outputs and scores per language."""
+    kw = dict(beam_size=1, batch_size=8, cache=False, progress=False, threads=1, max_new_tokens=12)
+    hf = translators.get("hf-seq2seq")(str(tiny_nllb_dir), device="cpu", dtype="float32", **kw)
+    ct = translators.get("ct2")(str(tiny_nllb_dir), compute_type="float32", convert_dir=tmp_path, **kw)
+    assert ct.family == "nllb" and ct.target_prefix("es") == ["spa_Latn"] and ct.target_prefix("zh") == ["zho_Hans"]
+    assert ct.source_tokens(["John ."], "en", "es")[0][0] == "eng_Latn"
+    outs = {}
+    for lang in ("es", "zh"):
+        outs[lang] = hf.translate(texts[:16], "en", lang)
+        assert ct.translate(texts[:16], "en", lang) == outs[lang]
+        a, b = hf.score(texts[:4], outs[lang][:4], "en", lang), ct.score(texts[:4], outs[lang][:4], "en", lang)
+        assert [len(x) for x in a] == [len(x) for x in b]  # language code excluded, eos included, as hf
+        assert max(abs(u - v) for x, y in zip(a, b) for u, v in zip(x, y)) < 1e-4
+    # the forced code conditions the decoder: the same target text scores differently under another code
+    assert ct.score(texts[:2], outs["es"][:2], "en", "es") != ct.score(texts[:2], outs["es"][:2], "en", "zh")
+    with pytest.raises(ConfigError, match="not supported"):
+        ct.translate(["John ."], "en", "fr")

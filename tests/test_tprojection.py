@@ -202,6 +202,21 @@ def test_hf_generator_runs_on_a_tiny_seq2seq_model(tiny_marian_path):
         Seq2SeqCandidateGenerator(str(tiny_marian_path / "missing"))
 
 
+def test_generator_by_model_name_in_the_projector(tiny_marian_path):
+    """generator= a model folder: the projector loads it as a Seq2SeqCandidateGenerator, calls it once per
+    batch, and what it writes that is not in the target adds no candidate (the n-grams still decide)."""
+    src = _src(["Anna", "sings"], [(0, 1, "PER")])
+    tr = TableTranslator({("Anna", "Ana"): 0.0})
+    proj = TProjectionProjector(tr, candidate_projectors=[], max_ngram=1, generator=str(tiny_marian_path),
+                                generator_options={"num_beams": 2, "max_new_tokens": 8})
+    assert isinstance(proj.generator, Seq2SeqCandidateGenerator) and proj.generator.num_beams == 2
+    out = proj.project([src, src], [["Ana", "canta"], ["Ana", "baila"]], src_lang="en", tgt_lang="es")
+    assert proj.generator.calls == 1 and [o.target.span_text(o.target.spans[0]) for o in out] == ["Ana", "Ana"]
+    assert proj.describe()["generator"]["num_beams"] == 2
+    with pytest.raises(ConfigError, match="generator_options need generator"):
+        TProjectionProjector(tr, candidate_projectors=[], generator_options={"num_beams": 2})
+
+
 # ---------------------------------------------------------------------- API, registry, builder
 def test_registry_project_api_and_rejects():
     assert projectors.get("tprojection") is TProjectionProjector

@@ -106,6 +106,19 @@ def test_end_to_end_tiny_model_marker_methods(tmp_path, synthetic_inputs, tiny_m
     assert all("[" not in r["text"] for r in out)
 
 
+def test_ct2_translator_with_compute_type(tmp_path, synthetic_inputs, tiny_marian_path):
+    pytest.importorskip("ctranslate2")
+    opts = tiny_options(synthetic_inputs, tiny_marian_path, tmp_path / "cache", translator="ct2", compute_type="int8",
+                        method="constrained", aligner_options={}, translator_options={"threads": 1})
+    result = run(tmp_path, **opts)
+    c = result.counts[TGT_LANG]["train"]
+    assert c["in"] == 41 and c["out"] + c["rejected"] == 41 and c["out"] >= 38
+    assert span_f1(rows(result, TGT_LANG), synthetic_inputs["pairs"]) >= 0.9
+    assert "int8" in (result.path / "README.md").read_text()
+    with pytest.raises(ConfigError, match="compute_type is a ct2 option"):
+        run(tmp_path, name="bad", **{**opts, "translator": "hf-seq2seq"})
+
+
 def test_default_build_runs_offline(tmp_path):
     """The embedded default (Europarl en + the given Spanish side, eflomal alignment), on 40 sentences."""
     result = run(tmp_path, max_examples=40, extra_parallel=False)
