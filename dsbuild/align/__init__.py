@@ -1,6 +1,7 @@
 """Word alignment: aligners behind one interface, symmetrisation, and alignment error rate.
 
-Aligners register in :data:`dsbuild.registry.aligners` (``eflomal``, ``neural``)::
+Aligners register in :data:`dsbuild.registry.aligners` (``eflomal``, ``neural``, ``simalign``: the
+simalign package behind the same interface)::
 
     from dsbuild.registry import aligners
     aligner = aligners.get("eflomal")(symmetrization="grow-diag-final")
@@ -23,6 +24,7 @@ from dsbuild.align.evaluation import (
     read_parallel,
 )
 from dsbuild.align.neural import NeuralAligner
+from dsbuild.align.simalign_aligner import SimAlignAligner
 from dsbuild.align.symmetrize import METHODS as SYMMETRIZATION_METHODS
 from dsbuild.align.symmetrize import symmetrize, symmetrize_batch
 
@@ -31,6 +33,7 @@ __all__ = [
     "EFLOMAL_MAX_TOKENS",
     "GoldAlignment",
     "NeuralAligner",
+    "SimAlignAligner",
     "alignment_error_rate",
     "read_gold",
     "read_links",

@@ -406,8 +406,9 @@ def itermax_links(sim: np.ndarray, iterations: int = 2, alpha: float = 0.9) -> l
     """SimAlign IterMax: ArgMax, then further mutual-argmax rounds for still-unaligned words.
 
     In each round a cell whose two words are both aligned is excluded, a cell with one aligned
-    word has its similarity scaled by ``alpha``; new links must touch an unaligned word. Always a
-    superset of :func:`argmax_links`.
+    word has its similarity scaled by ``alpha``; new links must touch an unaligned word; the rounds
+    stop as soon as one side is fully aligned (SimAlign's rule: ``simalign`` gives the same links on
+    the same vectors). Always a superset of :func:`argmax_links`.
     """
     sim01 = (sim + 1.0) / 2.0  # non-negative, so masked cells (0) never beat a real candidate
     aligned = _mutual_argmax(sim01)
@@ -416,8 +417,8 @@ def itermax_links(sim: np.ndarray, iterations: int = 2, alpha: float = 0.9) -> l
     for _ in range(iterations - 1):
         src_free = ~aligned.any(axis=1)
         tgt_free = ~aligned.any(axis=0)
-        if not src_free.any() and not tgt_free.any():
-            break
+        if not src_free.any() or not tgt_free.any():
+            break  # as SimAlign: once one side is fully aligned, no new link is added
         open_cells = src_free[:, None] | tgt_free[None, :]
         weight = np.clip(alpha * src_free[:, None] + alpha * tgt_free[None, :], 0.0, 1.0)
         new = _mutual_argmax(sim01 * weight) & open_cells & ~aligned

@@ -8,7 +8,9 @@ language code and returning an object with ``tokenize(text) -> list[Token]``::
     tok.tokenize("¿Qué tal?")   # [Token('¿', 0, 1), Token('Qué', 1, 4), ...]
 
 Built-ins: ``whitespace`` (split on whitespace), ``spacy`` (``spacy.blank(lang)``, falling back to
-the multi-language ``xx`` pipeline), ``moses`` (sacremoses). Token offsets always point into the
+the multi-language ``xx`` pipeline), ``moses`` (sacremoses), ``stanza`` (Stanza's UD-trained
+tokenizer, ``stanza.Pipeline(lang, processors="tokenize")``, with sentence splitting; for languages
+spaCy's rules handle poorly, such as Basque and Maltese). Token offsets always point into the
 original text (``text[t.start:t.end] == t.text``), so spans projected onto tokens map back to
 characters exactly.
 """
