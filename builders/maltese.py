@@ -368,7 +368,15 @@ class Maltese(Builder):
             ctx.quality["etymology_classifier_cv"] = {
                 "accuracy": cv["accuracy"], "accuracy_seen": cv["accuracy_seen"],
                 "accuracy_unseen": cv["accuracy_unseen"], "folds": cv["folds"], "tokens": cv["tokens"],
-                **{f"f1_{k}": v for k, v in cv["per_label_f1"].items()}}
+                **{f"f1_{k}": v for k, v in cv["per_label_f1"].items()},
+                "protocol": "folds by sentence, round-robin; shipped tables; unseen = exact type not in training"}
+            if cv.get("novel_words"):
+                nw = cv["novel_words"]
+                ctx.quality["etymology_classifier_cv_novel_words"] = {
+                    "accuracy": nw["accuracy"], "accuracy_seen": nw["accuracy_seen"],
+                    "accuracy_unseen": nw["accuracy_unseen"], "folds": cv["folds"], "tokens": nw["tokens"],
+                    "protocol": "folds by sentence, round-robin; each test fold's new word types removed from the "
+                                "memory and every table; unseen = lower-cased type not in training (novel words)"}
 
     def finish(self, ctx: BuildContext) -> None:
         """Card facts and quality from the facts the steps recorded, summed over shards."""

@@ -64,21 +64,36 @@ def evaluate(
 @handle_errors
 def cv(
     data: DataOption = None,
-    folds: Annotated[int, typer.Option("--folds", min=2, help="Number of folds (by sentence, round-robin).")] = 10,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Number of folds (by sentence).")] = 10,
+    novel: Annotated[bool, typer.Option("--novel/--no-novel", help="Novel-word protocol: also remove each test "
+                                        "fold's new word types from every table the features read (as for "
+                                        "words nobody annotated); unseen = lower-cased type not in training.")] = False,
+    shuffle_seed: Annotated[int | None, typer.Option("--shuffle-seed", help="Shuffled folds as scikit-learn's "
+                                                     "KFold(shuffle=True, random_state=SEED) (the published "
+                                                     "protocol); default: round-robin folds.")] = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """K-fold cross-validation by sentence (default 10 folds; takes about a minute and a half)."""
-    from dsbuild.maltese.etymology import cross_validate
+    """K-fold cross-validation by sentence (default 10 round-robin folds); prints the protocol with the figures.
 
-    pooled, per_fold = cross_validate(_sentences(data), folds)
-    result = pooled.to_dict()
+    Unseen = exact token type absent from the training folds (lower-cased type with --novel).
+    `python scripts/etymology_cv.py` prints every protocol side by side, and the nested-CV figure.
+    """
+    from dsbuild.maltese.evaluation import Protocol, run_cv
+
+    protocol = Protocol(folds, "round-robin" if shuffle_seed is None else "shuffled", seed=shuffle_seed or 0,
+                        novel=novel)
+    res = run_cv(_sentences(data), protocol, progress=not as_json)
+    seen_by = "lower" if novel else "exact"
+    result = res.scores(seen_by).to_dict()
     result["folds"] = folds
-    result["per_fold_accuracy"] = [f.accuracy for f in per_fold]
+    result["protocol"] = protocol.describe() + f"; unseen = {'lower-cased' if novel else 'exact'} type not in the training folds"
+    result["per_fold_accuracy"] = [f.accuracy for f in res.per_fold(seen_by)]
+    result["fold_mean"] = res.fold_mean(seen_by)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     else:
-        _print_scores(result, f"{folds}-fold cross-validation by sentence ({result['tokens']} tokens)")
+        _print_scores(result, f"{result['protocol']} ({result['tokens']} tokens, pooled)")
 
 
 @handle_errors
@@ -86,9 +101,12 @@ def train(
     data: DataOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder to write crf.model + meta.json to. "
                                                          "Default: the shipped model folder.")] = None,
-    run_cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Also run cross-validation and store its "
-                                                              "figures in meta.json (shown in dataset cards).")] = True,
+    run_cv: Annotated[bool, typer.Option("--cv/--no-cv", help="Also run cross-validation (usual and novel-word "
+                                                              "protocols) and store its figures in meta.json "
+                                                              "(shown in dataset cards).")] = True,
     folds: Annotated[int, typer.Option("--folds", min=2)] = 10,
+    baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also cross-validate the feature set "
+                                           "of version 6 on the same folds and record it (cards compare).")] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Train the classifier (deterministic) on annotated sentences and save it."""
@@ -98,10 +116,20 @@ def train(
     out_dir = out if out is not None else etymology.shipped_model_dir()
     clf = etymology.train(sentences, out_dir, source=(data or resources.annotations_path()).name)
     if run_cv:
-        pooled, per_fold = etymology.cross_validate(sentences, folds)
-        etymology.record_cv(out_dir, pooled, folds)
-        typer.echo(f"cross-validation ({folds} folds): accuracy {100 * pooled.accuracy:.2f}%, "
-                   f"unseen {100 * (pooled.accuracy_unseen or 0):.2f}%")
+        from dsbuild.maltese.evaluation import Protocol, run_cv as run
+
+        usual = run(sentences, Protocol(folds), progress=True)
+        novel = run(sentences, Protocol(folds, novel=True), progress=True)
+        base = None
+        if baseline:
+            base = (run(sentences, Protocol(folds), etymology.BASELINE_PARAMS, progress=True).scores("exact"),
+                    run(sentences, Protocol(folds, novel=True), etymology.BASELINE_PARAMS, progress=True).scores("lower"))
+        etymology.record_cv(out_dir, usual.scores("exact"), folds, novel=novel.scores("lower"),
+                            protocol=Protocol(folds).describe(), baseline=base)
+        typer.echo(f"cross-validation ({folds} folds by sentence, round-robin): shipped tables: accuracy "
+                   f"{100 * usual.scores().accuracy:.2f}%, unseen {100 * (usual.scores().accuracy_unseen or 0):.2f}%; "
+                   f"novel words (fold's new types removed from every table): accuracy "
+                   f"{100 * novel.scores('lower').accuracy:.2f}%, novel {100 * (novel.scores('lower').accuracy_unseen or 0):.2f}%")
     typer.echo(f"wrote {out_dir} (model {clf.version}, {len(sentences)} sentences)")
 
 

@@ -18,7 +18,14 @@ Two stages:
    Italian, Maltese, and of "silver" Semitic vs Romance Maltese words picked from the tables by
    those similarities (no annotation is used for them). Training tokens also carry "memory"
    features computed without their own sentence (jackknifed), so the CRF learns how far to
-   trust a lowercase or near match.
+   trust a lowercase or near match. Since feature version 7 (defaults ``class_lm`` and
+   ``script_roots``): scores under character 4-gram models per etymology class and the labels
+   of words sharing a Maltese root skeleton, both learned from the training annotations with the
+   word's own type left out, and how Arabic the word's consonants look in Arabic script
+   (:mod:`dsbuild.maltese.features`).
+
+Evaluation protocols (usual, novel words, the published one, nested selection) are in
+:mod:`dsbuild.maltese.evaluation`; ``scripts/etymology_cv.py`` prints them side by side.
 
 Training is deterministic (L-BFGS, fixed data order). The trained model ships in
 ``builders/data/maltese/etymology_model/`` (``crf.model`` + ``meta.json``);
@@ -33,7 +40,6 @@ import json
 import logging
 import os
 import tempfile
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,237 +50,32 @@ from filelock import FileLock
 
 from dsbuild.errors import ConfigError, InputError
 from dsbuild.maltese import resources
+from dsbuild.maltese.features import FeatureTables, LabelledLexicon
 from dsbuild.maltese.readers import FINE_TO_MERGED, MERGED_LABELS, AnnotatedSentence, read_etymology_tsv
 from dsbuild.maltese.resources import nfc
 
 log = logging.getLogger(__name__)
 
-#: bump when features change: a model trained with other features must not be loaded
-FEATURE_VERSION = "6"
+#: bump when features or training change: a model trained otherwise must not be loaded (the user
+#: cache folder is keyed by it too, so a cached model of another version is retrained)
+FEATURE_VERSION = "7"
+#: CRF parameters (python-crfsuite) and dsbuild's own training options:
+#: ``class_lm``: character models per etymology class and root index from the training memory (on);
+#: ``script_roots``: the Arabic-script plausibility and silver-root features of the tables (on);
+#: ``novel_copies``: number of inner parts for the novel-word copies (0: none; see :func:`_novel_copies`;
+#: costs several times the training time, not evaluated to the end);
+#: ``class_lm=False, script_roots=False`` (and the copies off) is the feature set of version 6.
 DEFAULT_PARAMS: dict[str, Any] = {"c1": 0.0, "c2": 0.3, "max_iterations": 200,
-                                  "feature.possible_transitions": True}
+                                  "feature.possible_transitions": True, "class_lm": True, "novel_copies": 0,
+                                  "script_roots": True}
+_DSBUILD_PARAMS = ("fine_labels", "class_lm", "novel_copies", "script_roots")
+_SCRIPT_ROOT_FEATURES = ("ar_plaus", "sroot")
 MODEL_DIRNAME = "etymology_model"
 
-_MALTESE_LETTERS = {"ċ": "c_dot", "ġ": "g_dot", "ħ": "h_bar", "ż": "z_dot"}
-_ARABIC_VOWEL_LETTERS = set("اويىةهأإآء")
-_PUNCT_CATS = ("P", "S")
 
-
-# -- features ----------------------------------------------------------------------------------
-
-def _shape(w: str) -> str:
-    out = []
-    for c in w:
-        s = "X" if c.isupper() else "x" if c.isalpha() else "d" if c.isdigit() else c
-        if not out or out[-1] != s:
-            out.append(s)
-    return "".join(out)[:8]
-
-
-def _sim(a: str, b: str) -> float:
-    from rapidfuzz.distance import Levenshtein
-
-    if not a or not b:
-        return 0.0
-    return Levenshtein.normalized_similarity(a, b)
-
-
-def _strip_accents(s: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c))
-
-
-def _skeleton(arabic: str) -> str:
-    """Consonant skeleton of an Arabic-script word (long-vowel letters and marks dropped)."""
-    return "".join(c for c in arabic if c not in _ARABIC_VOWEL_LETTERS and not unicodedata.combining(c))
-
-
-def _bucket(name: str, x: float) -> list[str]:
-    return [f"{name}>={t}" for t in (0.3, 0.5, 0.7, 0.85) if x >= t]
-
-
-@functools.lru_cache(maxsize=1)
-def _lexicons() -> dict[str, Any]:
-    """English and Italian word lists and character models from the translation tables' target sides,
-    and a model of Maltese word forms from their source side: evidence of unadapted English and of
-    Romance vocabulary that generalises beyond the annotated tokens."""
-    from dsbuild.maltese.transliterate import CharNgramLM
-
-    out: dict[str, Any] = {}
-    for lang, direction in (("en", "mt-en"), ("it", "mt-it")):
-        words = set()
-        for value in resources.translation_table(direction).values():
-            for x in value.lower().split():
-                x = x.strip(".,;:!?()\"'’“”")
-                if x.isalpha():
-                    words.add(x)
-        out[lang] = frozenset(words)
-        out[f"{lang}_lm"] = CharNgramLM(sorted(words), order=3)
-    mt = sorted({k.lower() for k in resources.translation_table("mt-en") if k.isalpha()})
-    out["mt_lm"] = CharNgramLM(mt, order=3)
-    semitic, romance = _silver_lexicons()
-    out["mt_semitic_lm"] = CharNgramLM(semitic, order=3)
-    out["mt_romance_lm"] = CharNgramLM(romance, order=3)
-    return out
-
-
-def _silver_lexicons() -> tuple[list[str], list[str]]:
-    """Maltese words of the translation tables that look Semitic (their Arabic-script form matches
-    their Arabic translation, their Latin ones do not) or Romance/English (the reverse). Built from
-    the tables alone, never from the annotations, so it cannot leak labels."""
-    from dsbuild.maltese.transliterate import Transliterator
-
-    tr = Transliterator(use_word_tables=False)
-    en, it, ar = (resources.translation_table(d) for d in ("mt-en", "mt-it", "mt-ar"))
-    semitic, romance = set(), set()
-    for key, en_value in en.items():
-        word = key.lower()
-        if not word.isalpha() or len(word) < 3:
-            continue
-        ar_words = [x[2:] if x.startswith("ال") and len(x) > 3 else x for x in ar.get(key, "").split()]
-        sk = _skeleton(tr(word))
-        s_ar = max((_sim(sk, _skeleton(a)) for a in ar_words), default=0.0)
-        s_lat = max(_sim(word, en_value.lower()), _sim(_strip_accents(word), _strip_accents(it.get(key, "").lower())))
-        if s_ar >= 0.75 and s_lat < 0.5:
-            semitic.add(word)
-        elif s_lat >= 0.6 and s_ar < 0.5:
-            romance.add(word)
-    return sorted(semitic), sorted(romance)
-
-
-_ITALIAN_SPELLING = (("ċ", "ci"), ("ġ", "gi"), ("ż", "z"), ("ħ", "h"), ("għ", ""), ("x", "sc"), ("k", "c"),
-                     ("zj", "zi"), ("j", "i"), ("w", "u"))
-
-
-def _italianise(word: str) -> str:
-    for a, b in _ITALIAN_SPELLING:
-        word = word.replace(a, b)
-    return word
-
-
-def _per_char(lm: Any, word: str) -> float:
-    return lm.score(word) / (len(word) + 1)
-
-
-@functools.lru_cache(maxsize=200_000)
 def word_features(w: str) -> tuple[tuple[str, float], ...]:
-    """Features of one token type, independent of context (cached)."""
-    from dsbuild.maltese.transliterate import default_transliterator
-
-    l = w.lower()
-    f: dict[str, float] = {"bias": 1.0, f"w={l}": 1.0, f"shape={_shape(w)}": 1.0}
-    letters = [c for c in w if c.isalpha()]
-    if not letters:
-        if all(unicodedata.category(c)[0] in _PUNCT_CATS for c in w):
-            f["punct"] = 1.0
-        if any(c.isdigit() for c in w):
-            f["has_digit"] = 1.0
-        if w.isdigit():
-            f["all_digit"] = 1.0
-        return tuple(sorted(f.items()))
-    if w[0].isupper():
-        f["init_cap"] = 1.0
-    if len(letters) > 1 and all(c.isupper() for c in letters):
-        f["all_caps"] = 1.0
-    if any(c.isdigit() for c in w):
-        f["has_digit"] = 1.0
-    if "-" in w:
-        f["ends_hyphen" if w.endswith("-") else "has_hyphen"] = 1.0
-    if "'" in w or "’" in w:
-        f["has_apos"] = 1.0
-    for c, name in _MALTESE_LETTERS.items():
-        if c in l:
-            f[name] = 1.0
-    for dg in ("għ", "ie", "ij", "zz", "zzj", "jon", "ment", "tà"):
-        if dg in l:
-            f[f"has_{dg}"] = 1.0
-    for c in "cyw":
-        if c in l:
-            f[f"has_{c}"] = 1.0
-    if any(c not in "abċdefġghħijklmnopqrstuvwxżzàèìòù'’-" for c in l):
-        f["non_maltese_char"] = 1.0
-    f[f"len={min(len(l), 12)}"] = 1.0
-    for table in resources.TOKEN_TABLES:
-        if l in resources.token_table(table):
-            f[f"closed:{table}"] = 1.0
-    core = l.strip("-'’")
-    for n in (1, 2, 3, 4):
-        if len(core) >= n:
-            f[f"pre{n}={core[:n]}"] = 1.0
-            f[f"suf{n}={core[-n:]}"] = 1.0
-    padded = f"<{core}>"
-    common = resources.common_ngrams()
-    n_common = n_total = 0
-    for n in (2, 3):
-        for i in range(len(padded) - n + 1):
-            g = padded[i:i + n]
-            f[f"ng={g}"] = 1.0
-            inner = g.strip("<>")
-            if len(inner) == n:
-                n_total += 1
-                if inner in common:
-                    n_common += 1
-                    f[f"common={inner}"] = 1.0
-    if n_total:
-        f["common_frac"] = n_common / n_total
-    # English / Italian lexicons and character models
-    if core.isalpha():
-        lex = _lexicons()
-        for lang in ("en", "it"):
-            if core in lex[lang]:
-                f[f"in_{lang}_lex"] = 1.0
-        lp = {k: _per_char(lex[f"{k}_lm"], core) for k in ("en", "it", "mt")}
-        # the word respelled the Italian way (k -> c, ċ -> ci, ġ -> g, j -> i, ...) under the Italian model
-        itspell = _italianise(core)
-        lp["it_spelled"] = _per_char(lex["it_lm"], itspell)
-        if itspell != core and itspell in lex["it"]:
-            f["in_it_lex_respelled"] = 1.0
-        lp["semitic"] = _per_char(lex["mt_semitic_lm"], core)
-        lp["romance"] = _per_char(lex["mt_romance_lm"], core)
-        for a, b in (("en", "mt"), ("it", "mt"), ("en", "it"), ("it_spelled", "mt"), ("semitic", "romance")):
-            d = lp[a] - lp[b]
-            f[f"lm_{a}_{b}"] = max(-3.0, min(3.0, d))
-            f[f"lm_{a}_{b}>0"] = 1.0 if d > 0 else 0.0
-    # word translation tables
-    tables = {d: resources.translation_table(d) for d in resources.TRANSLATION_TABLES}
-    en = tables["mt-en"].get(w) or tables["mt-en"].get(l)
-    it = tables["mt-it"].get(w) or tables["mt-it"].get(l)
-    ar = tables["mt-ar"].get(w) or tables["mt-ar"].get(l)
-    enar = tables["en-ar"].get(w) or tables["en-ar"].get(l)
-    if en is None:
-        f["no_translation"] = 1.0
-    else:
-        en_l, it_l = en.lower(), _strip_accents((it or "").lower())
-        base = _strip_accents(core)
-        if en_l == l:
-            f["en_same"] = 1.0
-        if it_l == base:
-            f["it_same"] = 1.0
-        if " " in en.strip():
-            f["en_multiword"] = 1.0
-        s_en, s_it = _sim(base, en_l), _sim(base, it_l)
-        f["sim_en"], f["sim_it"] = s_en, s_it
-        for name, x in (("sim_en", s_en), ("sim_it", s_it), ("sim_best_lat", max(s_en, s_it))):
-            for b in _bucket(name, x):
-                f[b] = 1.0
-        if s_en > s_it + 0.15:
-            f["closer_en"] = 1.0
-        elif s_it > s_en + 0.15:
-            f["closer_it"] = 1.0
-    if ar:
-        translit = default_transliterator().transliterate(w).text
-        ar_words = [x[2:] if x.startswith("ال") and len(x) > 3 else x for x in ar.split()]
-        sk = _skeleton(translit)
-        s_ar = max((_sim(translit, a) for a in ar_words), default=0.0)
-        s_ar_sk = max((_sim(sk, _skeleton(a)) for a in ar_words), default=0.0)
-        f["sim_ar"], f["sim_ar_sk"] = s_ar, s_ar_sk
-        for name, x in (("sim_ar", s_ar), ("sim_ar_sk", s_ar_sk)):
-            for b in _bucket(name, x):
-                f[b] = 1.0
-        if enar and enar == ar:
-            f["enar_eq_mtar"] = 1.0
-        if any(c.isascii() and c.isalpha() for c in ar):
-            f["ar_untranslated"] = 1.0
-    return tuple(sorted(f.items()))
+    """Context-free features of one token type from the shipped tables (cached)."""
+    return FeatureTables.shipped().word_features(w)
 
 
 @dataclass
@@ -342,39 +143,67 @@ class Memory:
         return m
 
 
+@dataclass(frozen=True)
+class FeatureSources:
+    """What the features of a sentence may read: the tables, and (``class_lm``) the character models
+    learned from the training memory."""
+
+    tables: FeatureTables
+    lexicon: LabelledLexicon | None = None
+    script_roots: bool = True
+
+    @classmethod
+    def for_memory(cls, memory: Memory, params: dict[str, Any] | None = None,
+                   tables: FeatureTables | None = None) -> FeatureSources:
+        """Sources for a model trained with ``params`` whose training memory is ``memory``."""
+        p = {**DEFAULT_PARAMS, **(params or {})}
+        lexicon = LabelledLexicon.from_counts(memory.lower) if p.get("class_lm") else None
+        return cls(tables or FeatureTables.shipped(), lexicon, bool(p.get("script_roots")))
+
+
 def sentence_features(tokens: Sequence[str], memory: Memory | None = None,
-                      exclude: Counter[tuple[str, str, str]] | None = None) -> list[dict[str, float]]:
+                      exclude: Counter[tuple[str, str, str]] | None = None,
+                      sources: FeatureSources | None = None) -> list[dict[str, float]]:
     """CRF feature dicts for every token of a sentence (token, neighbours, memory)."""
-    base = [dict(word_features(t)) for t in tokens]
+    sources = sources or FeatureSources(FeatureTables.shipped())
+    base = [dict(sources.tables.word_features(t)) for t in tokens]
+    if not sources.script_roots:
+        base = [{k: v for k, v in f.items() if not k.startswith(_SCRIPT_ROOT_FEATURES)} for f in base]
+    if sources.lexicon is not None:
+        for f, t in zip(base, tokens):
+            f.update(sources.lexicon.features(t))
     mem = [memory.features(t, exclude) if memory is not None else {} for t in tokens]
-    out = []
+    return [_token_features(i, tokens, base, mem) for i in range(len(tokens))]
+
+
+def _token_features(i: int, tokens: Sequence[str], base: list[dict[str, float]],
+                    mem: list[dict[str, float]]) -> dict[str, float]:
     n = len(tokens)
-    for i, t in enumerate(tokens):
-        f = dict(base[i])
-        f.update(mem[i])
-        if i == 0:
-            f["BOS"] = 1.0
-        if i == n - 1:
-            f["EOS"] = 1.0
-        if "init_cap" in f and i > 0 and tokens[i - 1] not in (".", "!", "?", ":", '"', "“"):
-            f["cap_mid_sentence"] = 1.0
-        for off, tag in ((-1, "p"), (1, "n"), (-2, "pp"), (2, "nn")):
-            j = i + off
-            if 0 <= j < n:
-                nb = base[j]
-                if abs(off) == 1:  # (word identities two tokens away did not help in CV)
-                    f[f"{tag}:w={tokens[j].lower()}"] = 1.0
-                    for k in ("init_cap", "all_caps", "punct", "ends_hyphen", "en_same", "has_digit",
-                              "closed:small_closed_class", "closed:additional_closed_class"):
-                        if k in nb:
-                            f[f"{tag}:{k}"] = 1.0
-                    for k, v in mem[j].items():
-                        if k.startswith("memx_only") or k.startswith("meml_only"):
-                            f[f"{tag}:{k}"] = v
-            else:
-                f[f"{tag}:none"] = 1.0
-        out.append(f)
-    return out
+    f = dict(base[i])
+    f.update(mem[i])
+    if i == 0:
+        f["BOS"] = 1.0
+    if i == n - 1:
+        f["EOS"] = 1.0
+    if "init_cap" in f and i > 0 and tokens[i - 1] not in (".", "!", "?", ":", '"', "“"):
+        f["cap_mid_sentence"] = 1.0
+    for off, tag in ((-1, "p"), (1, "n"), (-2, "pp"), (2, "nn")):
+        j = i + off
+        if not 0 <= j < n:
+            f[f"{tag}:none"] = 1.0
+            continue
+        if abs(off) != 1:  # (word identities two tokens away did not help in CV)
+            continue
+        nb = base[j]
+        f[f"{tag}:w={tokens[j].lower()}"] = 1.0
+        for k in ("init_cap", "all_caps", "punct", "ends_hyphen", "en_same", "has_digit",
+                  "closed:small_closed_class", "closed:additional_closed_class"):
+            if k in nb:
+                f[f"{tag}:{k}"] = 1.0
+        for k, v in mem[j].items():
+            if k.startswith("memx_only") or k.startswith("meml_only"):
+                f[f"{tag}:{k}"] = v
+    return f
 
 
 # -- the classifier --------------------------------------------------------------------------------
@@ -389,51 +218,117 @@ def _crfsuite() -> Any:
 
 @dataclass
 class EtymologyClassifier:
-    """Memory + CRF etymology classifier. Build with :func:`train` or :func:`load_classifier`."""
+    """Memory + CRF etymology classifier. Build with :func:`train` or :func:`load_classifier`.
+
+    ``tables`` are the tables its features read (default: the shipped ones); an evaluation of
+    novel words passes tables with the test words removed.
+    """
 
     memory: Memory
     model_path: Path
     meta: dict[str, Any]
+    tables: FeatureTables | None = None
 
     def __post_init__(self) -> None:
         pycrfsuite = _crfsuite()
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open(str(self.model_path))
+        self.sources = FeatureSources.for_memory(self.memory, self.meta.get("params"), self.tables)
 
     @property
     def version(self) -> str:
         """Short id of this model: feature version and checksum of the CRF file and memory."""
         return self.meta.get("version", "unknown")
 
+    def with_tables(self, tables: FeatureTables) -> EtymologyClassifier:
+        """The same model reading other tables (for the novel-word evaluation)."""
+        return EtymologyClassifier(self.memory, self.model_path, self.meta, tables)
+
     def predict(self, tokens: Sequence[str]) -> list[str]:
         """Merged etymology label for each token of one sentence."""
         if not tokens:
             return []
         tokens = [nfc(t) for t in tokens]
-        crf = [FINE_TO_MERGED.get(y, y) for y in self._tagger.tag(sentence_features(tokens, self.memory))]
+        feats = sentence_features(tokens, self.memory, sources=self.sources)
+        crf = [FINE_TO_MERGED.get(y, y) for y in self._tagger.tag(feats)]
         return [self.memory.single_label(t) or y for t, y in zip(tokens, crf)]
 
     def predict_many(self, sentences: Iterable[Sequence[str]]) -> list[list[str]]:
         return [self.predict(s) for s in sentences]
 
 
+def _own_counts(s: AnnotatedSentence) -> Counter[tuple[str, str, str]]:
+    own: Counter[tuple[str, str, str]] = Counter()
+    for t, y in zip(s.tokens, s.labels):
+        own[("x", t, y)] += 1
+        own[("l", t.lower(), y)] += 1
+    return own
+
+
+def _novel_copies(sentences: Sequence[AnnotatedSentence], parts: int, sources: FeatureSources,
+                  ) -> Iterable[tuple[AnnotatedSentence, list[dict[str, float]]]]:
+    """Training copies in which some words are new, as words of unannotated text are.
+
+    The training sentences are dealt round-robin into ``parts`` parts; for each part, the words
+    (lower-cased) that no other part has are removed from the memory and from every table, and the
+    part's sentences holding such a word are featurised again. The CRF so learns both how table
+    features look for a word in the tables and what is left for a word in none of them.
+    """
+    for j in range(parts):
+        inside = [s for i, s in enumerate(sentences) if i % parts == j]
+        outside = [s for i, s in enumerate(sentences) if i % parts != j]
+        known = {t.lower() for s in outside for t in s.tokens}
+        new = {t.lower() for s in inside for t in s.tokens} - known
+        if not new:
+            continue
+        memory = Memory.from_sentences(outside)
+        part_sources = FeatureSources(tables_without(sources.tables, new), sources.lexicon, sources.script_roots)
+        for s in inside:
+            if any(t.lower() in new for t in s.tokens):
+                yield s, sentence_features(s.tokens, memory, sources=part_sources)
+
+
+_TABLES_CACHE: dict[tuple[int, frozenset[str]], FeatureTables] = {}
+
+
+def tables_without(tables: FeatureTables, types: Iterable[str]) -> FeatureTables:
+    """``tables.without(types)``, kept for reuse within the process (cross-validation asks for the
+    same removals once per candidate setting; rebuilding the derived models takes a second or two)."""
+    key = (id(tables), frozenset(t.lower() for t in types))
+    hit = _TABLES_CACHE.get(key)
+    if hit is None:
+        if len(_TABLES_CACHE) >= 64:
+            _TABLES_CACHE.pop(next(iter(_TABLES_CACHE)))
+        hit = _TABLES_CACHE[key] = tables.without(key[1])
+    return hit
+
+
 def _fit_crf(sentences: Sequence[AnnotatedSentence], memory: Memory, model_path: Path,
-             params: dict[str, Any] | None = None, fine: bool = False) -> None:
+             params: dict[str, Any] | None = None, tables: FeatureTables | None = None) -> None:
+    p = {**DEFAULT_PARAMS, **(params or {})}
     trainer = _crfsuite().Trainer(verbose=False)
-    trainer.set_params({k: v for k, v in {**DEFAULT_PARAMS, **(params or {})}.items() if k != "fine_labels"})
+    trainer.set_params({k: v for k, v in p.items() if k not in _DSBUILD_PARAMS})
+    sources = FeatureSources.for_memory(memory, p, tables)
+    fine = bool(p.get("fine_labels"))
+
+    def targets(s: AnnotatedSentence) -> list[str]:
+        return list(s.fine_labels if fine and s.fine_labels else s.labels)
+
     for s in sentences:
-        own: Counter[tuple[str, str, str]] = Counter()
-        for t, y in zip(s.tokens, s.labels):
-            own[("x", t, y)] += 1
-            own[("l", t.lower(), y)] += 1
-        targets = s.fine_labels if fine and s.fine_labels else s.labels
-        trainer.append(sentence_features(s.tokens, memory, own), list(targets))
+        trainer.append(sentence_features(s.tokens, memory, _own_counts(s), sources), targets(s))
+    for s, feats in _novel_copies(sentences, int(p.get("novel_copies") or 0), sources):
+        trainer.append(feats, targets(s))
     trainer.train(str(model_path))
 
 
 def train(sentences: Sequence[AnnotatedSentence], out_dir: str | Path, *, params: dict[str, Any] | None = None,
-          source: str = "") -> EtymologyClassifier:
-    """Train on ``sentences`` and save ``crf.model`` + ``meta.json`` in ``out_dir``."""
+          source: str = "", tables: FeatureTables | None = None) -> EtymologyClassifier:
+    """Train on ``sentences`` and save ``crf.model`` + ``meta.json`` in ``out_dir``.
+
+    ``tables``: the tables the features read (default: the shipped ones; the novel-word evaluation
+    passes tables without the test fold's new words). They are not saved: a loaded model reads the
+    shipped tables.
+    """
     if not sentences:
         raise ConfigError("cannot train the etymology classifier on zero sentences")
     _check_labels(sentences)
@@ -441,8 +336,7 @@ def train(sentences: Sequence[AnnotatedSentence], out_dir: str | Path, *, params
     out_dir.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_sentences(sentences)
     tmp_model = out_dir / "crf.model.tmp"
-    fine = bool({**DEFAULT_PARAMS, **(params or {})}.get("fine_labels"))
-    _fit_crf(sentences, memory, tmp_model, params, fine=fine)
+    _fit_crf(sentences, memory, tmp_model, params, tables)
     os.replace(tmp_model, out_dir / "crf.model")
     mem = memory.to_dict()
     digest = hashlib.sha256((out_dir / "crf.model").read_bytes() + json.dumps(mem, sort_keys=True).encode()).hexdigest()
@@ -458,7 +352,8 @@ def train(sentences: Sequence[AnnotatedSentence], out_dir: str | Path, *, params
     tmp.write_text(json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "meta.json")
     log.debug("trained etymology classifier %s on %d sentences", meta["version"], len(sentences))
-    return EtymologyClassifier(memory, out_dir / "crf.model", meta)
+    meta.pop("memory")
+    return EtymologyClassifier(memory, out_dir / "crf.model", meta, tables)
 
 
 def _check_labels(sentences: Sequence[AnnotatedSentence]) -> None:
@@ -468,11 +363,31 @@ def _check_labels(sentences: Sequence[AnnotatedSentence]) -> None:
             raise InputError(f"unknown labels {sorted(bad)}", example_id=s.id, hint="use " + ", ".join(MERGED_LABELS))
 
 
-def record_cv(model_dir: str | Path, pooled: Scores, folds: int) -> None:
-    """Store cross-validation figures in a model's ``meta.json`` (cards report them)."""
+#: the settings of the classifier before issue 15 (feature version 6), the baseline cards compare with
+BASELINE_PARAMS: dict[str, Any] = {"class_lm": False, "script_roots": False, "novel_copies": 0}
+
+
+def record_cv(model_dir: str | Path, pooled: Scores, folds: int, *, novel: Scores | None = None,
+              protocol: str = "", baseline: tuple[Scores, Scores] | None = None) -> None:
+    """Store cross-validation figures in a model's ``meta.json`` (cards report them): ``pooled``
+    under the usual protocol, and ``novel`` with each test fold's new words removed from every table
+    (its *unseen* = lower-cased type not in the training folds); ``baseline``: the same two figures
+    (usual, novel) of the :data:`BASELINE_PARAMS` setting on the same folds."""
     path = Path(model_dir) / "meta.json"
     meta = json.loads(path.read_text(encoding="utf-8"))
-    meta["cross_validation"] = {"folds": folds, "by": "sentence, round-robin", **pooled.to_dict()}
+    meta["cross_validation"] = {"folds": folds, "by": "sentence, round-robin", **pooled.to_dict(),
+                                "unseen": "exact token type not in the training folds",
+                                "tables": "shipped (every annotated word has its table rows)"}
+    if protocol:
+        meta["cross_validation"]["protocol"] = protocol
+    if novel is not None:
+        meta["cross_validation"]["novel_words"] = {
+            **novel.to_dict(), "unseen": "lower-cased token type not in the training folds (novel words)",
+            "tables": "each test fold's new word types removed from the memory and from every table"}
+    if baseline is not None:
+        meta["cross_validation"]["baseline"] = {
+            "setting": "feature version 6 (before issue 15): " + json.dumps(BASELINE_PARAMS, sort_keys=True),
+            "usual": baseline[0].to_dict(), "novel_words": baseline[1].to_dict()}
     tmp = path.with_name("meta.json.tmp")
     tmp.write_text(json.dumps(meta, ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -593,28 +508,34 @@ class Scores:
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], tokens: Sequence[Sequence[str]],
           memory: Memory) -> Scores:
     """Score predictions; a token is *seen* when it occurs (exactly) in the training memory."""
-    n = c = ns = cs = nu = cu = 0
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
-    fn: Counter[str] = Counter()
+    flat_g, flat_p, seen = [], [], []
     for g_s, p_s, t_s in zip(gold, pred, tokens):
         if len(g_s) != len(p_s):
             raise ValueError("gold and predicted label sequences differ in length")
-        for g, p, t in zip(g_s, p_s, t_s):
-            ok = g == p
-            n += 1
-            c += ok
-            if memory.seen(t):
-                ns += 1
-                cs += ok
-            else:
-                nu += 1
-                cu += ok
-            if ok:
-                tp[g] += 1
-            else:
-                fp[p] += 1
-                fn[g] += 1
+        flat_g += list(g_s)
+        flat_p += list(p_s)
+        seen += [memory.seen(t) for t in t_s]
+    return score_flags(flat_g, flat_p, seen)
+
+
+def score_flags(gold: Sequence[str], pred: Sequence[str], seen: Sequence[bool]) -> Scores:
+    """Score token labels; ``seen[i]`` says whether token ``i`` counts as seen in training."""
+    n = c = ns = cs = 0
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for g, p, was_seen in zip(gold, pred, seen):
+        ok = g == p
+        n += 1
+        c += ok
+        ns += was_seen
+        cs += ok and was_seen
+        if ok:
+            tp[g] += 1
+        else:
+            fp[p] += 1
+            fn[g] += 1
+    nu, cu = n - ns, c - cs
     f1 = {}
     for y in MERGED_LABELS:
         denom = 2 * tp[y] + fp[y] + fn[y]
@@ -635,39 +556,11 @@ def fold_of(index: int, folds: int) -> int:
 
 
 def cross_validate(sentences: Sequence[AnnotatedSentence], folds: int = 10, *, params: dict[str, Any] | None = None,
-                   progress: bool = True) -> tuple[Scores, list[Scores]]:
-    """K-fold cross-validation by sentence; returns pooled scores and per-fold scores."""
-    from tqdm.auto import tqdm
+                   progress: bool = True, novel: bool = False) -> tuple[Scores, list[Scores]]:
+    """K-fold cross-validation by sentence (round-robin folds); pooled and per-fold scores, *unseen*
+    by exact type. ``novel``: each test fold's new words are also removed from every table the
+    features read (see :mod:`dsbuild.maltese.evaluation` for the other protocols)."""
+    from dsbuild.maltese.evaluation import Protocol, run_cv
 
-    if folds < 2 or folds > len(sentences):
-        raise ConfigError(f"folds must be between 2 and the number of sentences ({len(sentences)}), got {folds}")
-    gold: list[list[str]] = []
-    pred: list[list[str]] = []
-    toks: list[list[str]] = []
-    seen_flags: list[list[bool]] = []
-    per_fold: list[Scores] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in tqdm(range(folds), desc="etymology cv", disable=not progress, leave=False):
-            train_s = [s for i, s in enumerate(sentences) if fold_of(i, folds) != k]
-            test_s = [s for i, s in enumerate(sentences) if fold_of(i, folds) == k]
-            clf = train(train_s, Path(tmp) / f"fold{k}", params=params)
-            p = [clf.predict(s.tokens) for s in test_s]
-            per_fold.append(score([s.labels for s in test_s], p, [s.tokens for s in test_s], clf.memory))
-            gold += [s.labels for s in test_s]
-            pred += p
-            toks += [s.tokens for s in test_s]
-            seen_flags += [[clf.memory.seen(t) for t in s.tokens] for s in test_s]
-    # pool: seen/unseen relative to each token's own training folds
-    pooled_memory = _FlagMemory(seen_flags)
-    return score(gold, pred, [[f"{i}:{j}" for j in range(len(s))] for i, s in enumerate(toks)], pooled_memory), per_fold
-
-
-class _FlagMemory(Memory):
-    """A memory whose ``seen`` answers from precomputed flags keyed ``"sentence:token"``."""
-
-    def __init__(self, flags: list[list[bool]]) -> None:
-        super().__init__()
-        self._flags = {f"{i}:{j}" for i, s in enumerate(flags) for j, f in enumerate(s) if f}
-
-    def seen(self, token: str) -> bool:
-        return token in self._flags
+    result = run_cv(sentences, Protocol(folds, "round-robin", novel=novel), params, progress=progress)
+    return result.scores(), result.per_fold()
