@@ -97,18 +97,18 @@ def test_strict_rejects_and_lenient_flags_schema_violations(tmp_path, pairs):
     src.write_text("\n".join(json.dumps(r) for r in raw) + "\n")
     tr = tmp_path / "tr.jsonl"
     tr.write_text("\n".join(json.dumps({"id": g.id, "translation": " ".join(g.tokens)}) for g in pairs[1][:3]) + "\n")
-    strict = build(make(source_path=str(src), translations_path=str(tr), validation="strict"), tmp_path / "s")
+    strict = build(make(source_path=str(src), translations_path=str(tr), validation="strict", parallel="none"), tmp_path / "s")
     assert strict.counts["events"]["test"] == {"in": 3, "out": 2, "rejected": 1}
     rejects = [r for r in pq.read_table(strict.path / "rejects.parquet").to_pylist() if r["config"] == "events"]
     assert {r["reason"] for r in rejects} == {"schema-violation"} and "Buyer" in rejects[0]["detail"]
-    lenient = build(make(source_path=str(src), translations_path=str(tr)), tmp_path / "l")
+    lenient = build(make(source_path=str(src), translations_path=str(tr), parallel="none"), tmp_path / "l")
     rows = datasets.load_dataset(str(lenient.path), "events", split="test")
     assert [len(r["violations"]) for r in rows] == [0, 1, 0]
 
 
 def test_budget_subsample_is_seeded_and_recorded(tmp_path):
-    a = build(make(budget=10), tmp_path / "a")
-    b = build(make(budget=10), tmp_path / "b")
+    a = build(make(budget=10, parallel="none"), tmp_path / "a")
+    b = build(make(budget=10, parallel="none"), tmp_path / "b")
     rows = datasets.load_dataset(str(a.path), "events", split="test")
     assert sum(len(r["event_mentions"]) + sum(l["kind"] == "unprojected-trigger" for l in r["losses"]) for r in rows) <= 10
     c = a.counts["events"]["test"]
@@ -129,7 +129,7 @@ def test_segments_option(tmp_path):
 def test_missing_given_translation_is_a_recorded_reject(tmp_path, pairs):
     tr = tmp_path / "tr.jsonl"
     tr.write_text(json.dumps({"id": "ev-001", "translation": " ".join(pairs[1][0].tokens)}) + "\n")
-    result = build(make(translations_path=str(tr)), tmp_path / "o")
+    result = build(make(translations_path=str(tr), parallel="none"), tmp_path / "o")
     assert result.counts["events"]["test"] == {"in": 24, "out": 1, "rejected": 23}
     rejects = [r for r in pq.read_table(result.path / "rejects.parquet").to_pylist() if r["config"] == "events"]
     assert {r["reason"] for r in rejects} == {"no-translation"} and len(rejects) == 23
@@ -151,7 +151,8 @@ def test_unknown_event_type_is_a_reject_under_either_policy(tmp_path, pairs):
     tr = tmp_path / "tr.jsonl"
     tr.write_text("\n".join(json.dumps({"id": g.id, "translation": " ".join(g.tokens)}) for g in pairs[1][:3]) + "\n")
     for policy in ("lenient", "strict"):
-        result = build(make(source_path=str(src), translations_path=str(tr), validation=policy), tmp_path / policy)
+        result = build(make(source_path=str(src), translations_path=str(tr), validation=policy, parallel="none"),
+                       tmp_path / policy)
         assert result.counts["events"]["test"] == {"in": 3, "out": 2, "rejected": 1}
         rejects = [r for r in pq.read_table(result.path / "rejects.parquet").to_pylist() if r["config"] == "events"]
         assert [r["reason"] for r in rejects] == ["unknown-type"] and "Alien_Landing" in rejects[0]["detail"]

@@ -27,21 +27,34 @@ def _structure(rec: EventRecord) -> dict[str, Counter]:
     }
 
 
+KINDS = ("entities", "triggers", "arguments")
+
+
+def record_counts(predicted: EventRecord, gold: EventRecord) -> dict[str, dict[str, int]]:
+    """``{kind: {tp, predicted, gold}}`` for one record against its gold (same tokens required)."""
+    if predicted.tokens != gold.tokens:
+        raise InputError("predicted and gold tokens differ", example_id=predicted.id,
+                         hint="score projections against gold written on the same tokenisation")
+    ps, gs = _structure(predicted), _structure(gold)
+    return {kind: {"tp": sum((ps[kind] & gs[kind]).values()), "predicted": sum(ps[kind].values()),
+                   "gold": sum(gs[kind].values())} for kind in KINDS}
+
+
+def prf_from_counts(counts: dict[str, dict[str, int]]) -> dict[str, PRF]:
+    """P/R/F1 per kind from summed :func:`record_counts` (as a build sums them over blocks)."""
+    return {kind: PRF(int(c.get("tp", 0)), int(c.get("predicted", 0)), int(c.get("gold", 0)))
+            for kind, c in ((k, counts.get(k, {})) for k in KINDS)}
+
+
 def structure_prf(predicted: Sequence[EventRecord], gold: Sequence[EventRecord]) -> dict[str, PRF]:
     """P/R/F1 for entities, triggers and arguments over records paired by position."""
     if len(predicted) != len(gold):
         raise InputError(f"{len(predicted)} predicted records but {len(gold)} gold records")
-    tp, n_pred, n_gold = Counter(), Counter(), Counter()
+    total: dict[str, Counter] = {kind: Counter() for kind in KINDS}
     for p, g in zip(predicted, gold):
-        if p.tokens != g.tokens:
-            raise InputError("predicted and gold tokens differ", example_id=p.id,
-                             hint="score projections against gold written on the same tokenisation")
-        ps, gs = _structure(p), _structure(g)
-        for kind in ps:
-            n_pred[kind] += sum(ps[kind].values())
-            n_gold[kind] += sum(gs[kind].values())
-            tp[kind] += sum((ps[kind] & gs[kind]).values())
-    return {kind: PRF(tp[kind], n_pred[kind], n_gold[kind]) for kind in ("entities", "triggers", "arguments")}
+        for kind, c in record_counts(p, g).items():
+            total[kind].update(c)
+    return prf_from_counts({k: dict(v) for k, v in total.items()})
 
 
 def scores_to_dict(scores: dict[str, PRF]) -> dict[str, Any]:

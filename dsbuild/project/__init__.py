@@ -13,7 +13,8 @@ One call, usable without the CLI::
     report.counts                 # sentences kept / rejected, spans projected / unprojected by reason
 
 Statistical aligners learn from the text they align: give them parallel text
-(:func:`parallel_text`: the text shipped for the pair, or your own files), else a small batch
+(:func:`parallel_text`: text fetched with ``dsbuild parallel fetch``, else the text shipped for the
+pair, or your own files), else a small batch
 aligns poorly.
 
 Methods are registered in :data:`dsbuild.registry.projectors` (``alignment`` here; ``markers``
@@ -38,10 +39,30 @@ from typing import Any
 from dsbuild.errors import ConfigError
 from dsbuild.project.base import Projection, ProjectionReport, Projector, SentencePolicy, Unprojected
 from dsbuild.project.inputs import check_language, check_sources, check_targets
-from dsbuild.project.parallel import parallel_text
 from dsbuild.spans import Example
 
 __all__ = ["project", "project_back", "parallel_text", "Projection", "ProjectionReport", "Projector", "Unprojected"]
+
+
+def parallel_text(src_lang: str, tgt_lang: str, src_path: str | None = None, tgt_path: str | None = None,
+                  *, tokenizer: str = "moses", corpus: str | None = None) -> dict[str, Any]:
+    """Aligner options (``extra_src``/``extra_tgt``) with tokenised parallel text for the pair.
+
+    Given paths are used as they are. Otherwise the text is found by :func:`dsbuild.parallel.parallel_text`,
+    the one place that finds parallel text: text fetched with ``dsbuild parallel fetch`` for the
+    pair first, else the text shipped with dsbuild (every set of it); ``corpus="shipped"`` takes
+    the shipped text only. ``{}`` when there is none (the aligner then learns from the pairs being
+    aligned alone). Both sides are tokenised with ``tokenizer`` (cached on disk).
+    """
+    from dsbuild.project.parallel import tokenized_lines
+
+    if src_path and tgt_path:
+        return {"extra_src": tokenized_lines(src_path, tokenizer, src_lang),
+                "extra_tgt": tokenized_lines(tgt_path, tokenizer, tgt_lang)}
+    from dsbuild.parallel import parallel_text as find
+
+    text = find(src_lang, tgt_lang, corpus=corpus)
+    return text.aligner_options(tokenizer) if text is not None else {}
 
 
 def make_projector(

@@ -35,13 +35,15 @@ def cache_root() -> Path:
 
 
 def shipped_parallel_paths(src_lang: str, tgt_lang: str) -> tuple[Path, Path] | None:
-    """The shipped parallel files for the pair (either orientation), source side first, or None."""
-    for a, b in ((src_lang, tgt_lang), (tgt_lang, src_lang)):
-        folder = PARALLEL_DIR / f"{a}-{b}"
-        src, tgt = folder / f"{a}-{b}.{src_lang}.gz", folder / f"{a}-{b}.{tgt_lang}.gz"
-        if src.is_file() and tgt.is_file():
-            return src, tgt
-    return None
+    """The shipped parallel files for the pair (either orientation), source side first, or None.
+
+    The shipped store's first set, found by :func:`dsbuild.parallel.parallel_text` (the one place
+    that finds parallel text).
+    """
+    from dsbuild.parallel import parallel_text as find
+
+    text = find(src_lang, tgt_lang, corpus="shipped")
+    return text.paths()[0] if text is not None else None
 
 
 def tokenized_lines(path: str | os.PathLike[str], tokenizer: str = "moses", lang: str = "xx") -> list[list[str]]:
@@ -106,13 +108,7 @@ def _write_cached(cache: Path, lines: list[list[str]]) -> None:
 
 def parallel_text(src_lang: str, tgt_lang: str, src_path: str | None = None, tgt_path: str | None = None,
                   *, tokenizer: str = "moses") -> dict[str, Any]:
-    """Aligner options (``extra_src``/``extra_tgt``) with tokenised parallel text for the pair.
+    """Kept for imports from this module: see :func:`dsbuild.project.parallel_text`."""
+    from dsbuild.project import parallel_text as public
 
-    Given paths are used, else the text shipped with dsbuild for the pair; ``{}`` when there is
-    none (the aligner then learns from the pairs being aligned alone).
-    """
-    paths = (Path(src_path), Path(tgt_path)) if src_path and tgt_path else shipped_parallel_paths(src_lang, tgt_lang)
-    if paths is None:
-        return {}
-    return {"extra_src": tokenized_lines(paths[0], tokenizer, src_lang),
-            "extra_tgt": tokenized_lines(paths[1], tokenizer, tgt_lang)}
+    return public(src_lang, tgt_lang, src_path, tgt_path, tokenizer=tokenizer)
