@@ -492,7 +492,16 @@ class LabelledLexicon:
         return _root_index((w, y) for y, words in sorted(self.forms.items()) for w in sorted(words))
 
     def features(self, word: str) -> dict[str, float]:
-        """Class-model and root features of ``word``, its own form left out."""
+        """Class-model and root features of ``word``, its own form left out (cached per word: the
+        same word recurs across a corpus, and scoring it under every class model is the costly part)."""
+        cache: dict[str, dict[str, float]] = self.__dict__.setdefault("_feature_cache", {})
+        if word not in cache:
+            if len(cache) >= 200_000:  # bounded memory on corpora with millions of word types
+                cache.clear()
+            cache[word] = self._features(word)
+        return cache[word]
+
+    def _features(self, word: str) -> dict[str, float]:
         core = _lm_form(word)
         if not core.isalpha() or not self.types:
             return {}
