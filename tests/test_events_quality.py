@@ -70,6 +70,12 @@ def test_default_card_names_the_parallel_text_sources_and_licences(default_build
     assert sum("Aligner training text (en-eu)" in line for line in card.splitlines()) >= 2 * 9
     roles = {i["role"] for i in default_build.provenance["inputs"]}
     assert {"aligner parallel text (en)", "aligner parallel text (eu)"} <= roles
+    # the parallel text is named by its shipped-data path: no published file holds this checkout's
+    # folder (tests/test_portable_builds.py builds events from two checkouts without parallel text)
+    checkout = str(Path(__file__).resolve().parent.parent).encode()
+    leaks = [p.name for p in default_build.path.rglob("*")
+             if p.is_file() and p.name != "provenance.json" and checkout in p.read_bytes()]
+    assert leaks == []
 
 
 def _small_source(tmp_path: Path, pairs: tuple[list, list], n: int = 3) -> dict[str, str]:
