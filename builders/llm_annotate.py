@@ -56,6 +56,7 @@ from dsbuild.annotate.splits import SPLIT_NAMES, Record, SplitPlan, assign_split
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
+from dsbuild.io.jsonl import iter_csv_dicts, iter_json_objects
 from dsbuild.pipeline import Step
 from dsbuild.registry import builders
 
@@ -359,28 +360,11 @@ class LlmAnnotate(Builder):
         if suffix == ".parquet":
             raw: Iterator[tuple[int, Any]] = self._parquet(path)
         elif suffix in (".jsonl", ".json"):
-            raw = self._jsonl(path)
+            raw = iter_json_objects(path, hint="write one JSON object per line")
         else:
-            raw = self._csv(path, "\t" if suffix == ".tsv" else ",")
+            raw = iter_csv_dicts(path, delimiter="\t" if suffix == ".tsv" else ",")
         for line, row in raw:
             yield self._row(row, path.name, line, f"{path.stem}-{line}")
-
-    def _jsonl(self, path: Path) -> Iterator[tuple[int, Any]]:
-        with path.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_no, json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"not a JSON object ({err.msg})", source=path.name, line=line_no,
-                                     hint="write one JSON object per line") from None
-
-    def _csv(self, path: Path, delimiter: str) -> Iterator[tuple[int, Any]]:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
-            for row in reader:
-                yield reader.line_num, row
 
     def _parquet(self, path: Path) -> Iterator[tuple[int, Any]]:
         import pyarrow.parquet as pq

@@ -62,11 +62,13 @@ def iter_jsonl(
             raise InputError(err.message, source=path, line=lineno, example_id=err.example_id, hint=err.hint) from None
 
 
-def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JSON object") -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JSON object",
+                      objects_only: bool = True) -> Iterator[tuple[int, Any]]:
     """``(line number, object)`` for each non-blank line of a JSONL file.
 
     Invalid UTF-8, invalid JSON and lines that are not objects raise :class:`InputError` naming
-    the file and line; ``hint`` says what a line should hold.
+    the file and line; ``hint`` says what a line should hold. ``objects_only=False`` yields any
+    JSON value, for readers that record a non-object line as a reject of their own.
     """
     path = Path(path)
     if not path.is_file():
@@ -78,9 +80,25 @@ def iter_json_objects(path: str | Path, *, hint: str = "each line must be one JS
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             raise InputError(f"invalid JSON ({err.msg} at column {err.colno})", source=path, line=lineno, hint=hint) from None
-        if not isinstance(obj, dict):
+        if objects_only and not isinstance(obj, dict):
             raise InputError("line is not a JSON object", source=path, line=lineno, hint=hint)
         yield lineno, obj
+
+
+def iter_csv_dicts(path: str | Path, *, delimiter: str = ",") -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` for each row of a CSV/TSV file with a header, streamed.
+
+    The line number is the row's last line (a quoted cell may span lines). Invalid UTF-8 raises
+    :class:`InputError` naming the file and line, as every reader of UTF-8 text here does.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=path, hint="check the path")
+    reader = csv.DictReader((line for _, line in _numbered_lines(path)), delimiter=delimiter)
+    for row in reader:
+        yield reader.line_num, row
 
 
 def _example(obj: dict[str, Any], default_id: str, scheme: Scheme, label_names: Sequence[str] | None,

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from dsbuild.errors import InputError
+from dsbuild.io.jsonl import iter_csv_dicts, iter_json_objects
 
 #: kwargs whose string values are written in the prompt and must be translated consistently with it
 TRANSLATED_KWARGS: tuple[str, ...] = ("keywords", "forbidden_words", "keyword", "end_phrase", "first_word",
@@ -264,16 +265,9 @@ def _multi_if_turns(rec: dict[str, Any], max_turns: int) -> list[Turn]:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, decoded JSON)`` per non-blank line; a line that is not JSON is an InputError."""
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"not valid JSON ({err.msg})", source=path.name, line=line_no,
-                                 hint="one JSON object per line") from None
+    """``(line number, decoded JSON)`` per non-blank line; a value that is not an object is kept
+    (the readers record it as a reject); invalid UTF-8 or JSON is an InputError naming the line."""
+    return iter_json_objects(path, hint="one JSON object per line", objects_only=False)
 
 
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
@@ -282,10 +276,8 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
     if suffix in (".jsonl", ".json"):
         yield from _jsonl_records(path)
     elif suffix == ".csv":
-        csv.field_size_limit(1 << 27)
-        with path.open(encoding="utf-8", newline="") as fh:
-            for i, row in enumerate(csv.DictReader(fh), 2):  # line 1 is the header
-                yield i, row
+        csv.field_size_limit(1 << 27)  # Multi-IF cells hold whole conversations
+        yield from iter_csv_dicts(path)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
