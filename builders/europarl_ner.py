@@ -36,6 +36,7 @@ from builders._user_source import (SOURCE_CITATION_HELP, SOURCE_LICENSE_HELP, SO
 from dsbuild.builder import Builder, BuildContext, ConfigSpec, DatasetInfo, Reject, Source
 from dsbuild.config import option
 from dsbuild.errors import ConfigError, InputError
+from dsbuild.parallel.store import SHIPPED_DIR
 from dsbuild.features import example_to_row, ner_features, span_feature
 from dsbuild.io.conll import iter_conll
 from dsbuild.pipeline import MapStep, Step, merge_facts
@@ -45,7 +46,7 @@ from dsbuild.spans import Example, span_to_dict, tag_names
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data" / "europarl_ner"
-PARALLEL_DIR = Path(__file__).parent / "data" / "parallel"  # same folder as dsbuild.project.parallel.PARALLEL_DIR
+PARALLEL_DIR = SHIPPED_DIR  # the parallel text shipped with dsbuild
 SHIPPED = {"en": DATA_DIR / "en-europarl.test.conll02", "es": DATA_DIR / "es-europarl.test.conll02"}
 LABELS = ("LOC", "MISC", "ORG", "PER")
 AGERRI_CITATION = """@inproceedings{agerri-etal-2018-building,

@@ -366,9 +366,9 @@ class Events(Builder):
             aligner_options.setdefault("n_samplers", EFLOMAL_SAMPLERS)
             opts["aligner_options"] = aligner_options
         if o.method == "alignment" and isinstance(opts.get("aligner", "eflomal"), str):
-            from dsbuild.parallel import cache_root
+            from dsbuild.cachedir import cache_root
 
-            opts.setdefault("alignment_cache", str(cache_root().parent / "alignments"))
+            opts.setdefault("alignment_cache", str(cache_root("alignments")))
         return opts
 
     def parallel_text(self) -> Any:

@@ -80,9 +80,9 @@ Corpus = str | os.PathLike[str] | Sequence[str] | Sequence[Sequence[str]]
 
 def default_cache_dir() -> Path:
     """``$DSBUILD_CACHE/align`` or ``~/.cache/dsbuild/align``."""
-    root = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(root) / "align"
+    from dsbuild.cachedir import cache_root
+
+    return cache_root("align")
 
 
 @aligners.register("eflomal")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,9 +26,9 @@ FORMAT = 1
 
 def default_cache_dir() -> Path:
     """``$DSBUILD_CACHE/llm``, else ``$XDG_CACHE_HOME/dsbuild/llm`` (``~/.cache/dsbuild/llm``)."""
-    base = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(base) / "llm"
+    from dsbuild.cachedir import cache_root
+
+    return cache_root("llm")
 
 
 def cache_key(namespace: Mapping[str, Any], sampling: Mapping[str, Any], choices: Sequence[str] | None,

@@ -414,8 +414,9 @@ def shipped_model_dir() -> Path:
 
 def _cache_root() -> Path:
     """``$DSBUILD_CACHE``, else ``$XDG_CACHE_HOME/dsbuild`` (``~/.cache/dsbuild``)."""
-    return Path(os.environ.get("DSBUILD_CACHE")
-                or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild"))
+    from dsbuild.cachedir import cache_root
+
+    return cache_root()
 
 
 def _cache_dir() -> Path:

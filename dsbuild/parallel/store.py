@@ -22,7 +22,7 @@ from typing import Any
 
 from dsbuild.errors import DsbuildError
 
-#: the text shipped with dsbuild (same folder as dsbuild.project.parallel.PARALLEL_DIR)
+#: the text shipped with dsbuild (builders/data/parallel)
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "builders" / "data" / "parallel"
 MANIFEST = "manifest.json"
 
@@ -33,9 +33,9 @@ class ParallelError(DsbuildError):
 
 def cache_root() -> Path:
     """``$DSBUILD_CACHE/parallel`` (or ``$XDG_CACHE_HOME/dsbuild/parallel``, ``~/.cache/dsbuild/parallel``)."""
-    root = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(root) / "parallel"
+    from dsbuild.cachedir import cache_root as dsbuild_cache
+
+    return dsbuild_cache("parallel")
 
 
 def pair_name(lang_a: str, lang_b: str) -> str:

@@ -24,14 +24,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PARALLEL_DIR = Path(__file__).resolve().parents[2] / "builders" / "data" / "parallel"
-
-
 def cache_root() -> Path:
     """``$DSBUILD_CACHE`` or ``$XDG_CACHE_HOME/dsbuild`` or ``~/.cache/dsbuild``."""
-    root = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(root)
+    from dsbuild.cachedir import cache_root as dsbuild_cache
+
+    return dsbuild_cache()
 
 
 def shipped_parallel_paths(src_lang: str, tgt_lang: str) -> tuple[Path, Path] | None:

@@ -40,9 +40,9 @@ _inherited: list[sqlite3.Connection] = []
 
 def default_cache_dir() -> Path:
     """``$DSBUILD_CACHE/translations``, else ``$XDG_CACHE_HOME/dsbuild/translations`` (``~/.cache``)."""
-    base = os.environ.get("DSBUILD_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "dsbuild")
-    return Path(base) / "translations"
+    from dsbuild.cachedir import cache_root
+
+    return cache_root("translations")
 
 
 def cache_key(namespace: Mapping[str, Any], text: str) -> str:
